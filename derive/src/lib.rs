@@ -1,0 +1,236 @@
+//! `#[derive(NetStruct)]` for the `pants` crate: variable-length binary
+//! structs, wire-compatible with Python's `netstruct`.
+//!
+//! Use it through `pants::NetStruct`; the `pants::netstruct` module documents
+//! the field types and attributes. The generated code implements
+//! `pants::netstruct::Field` and `pants::NetStruct` for the struct.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{quote, quote_spanned};
+use syn::{parse_macro_input, spanned::Spanned, Data, DeriveInput, Error, Fields, GenericParam, Lifetime, Type};
+
+/// Derives `pants::NetStruct` for a struct with named fields.
+///
+/// Struct attribute: `#[netstruct(little_endian)]` (default: big-endian,
+/// network order; `#[netstruct(big_endian)]` says so explicitly).
+/// Field attribute: `#[netstruct(len = u16)]` on a `&[u8]`, `&str`, `Vec<u8>`
+/// or `String` field: a length prefix of that integer type, then the bytes.
+#[proc_macro_derive(NetStruct, attributes(netstruct))]
+pub fn derive_net_struct(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand(&input).unwrap_or_else(Error::into_compile_error).into()
+}
+
+enum Kind {
+    /// A field implementing `Field`.
+    Plain,
+    /// A byte string with a length prefix of this type.
+    Prefixed(Box<Type>),
+}
+
+struct FieldSpec<'a> {
+    ident: &'a syn::Ident,
+    name: String,
+    ty: &'a Type,
+    kind: Kind,
+}
+
+fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
+    let little = struct_order(input)?;
+    let order = if little { quote!(::pants::netstruct::LittleEndian) } else { quote!(::pants::netstruct::BigEndian) };
+
+    let data = match &input.data {
+        Data::Struct(data) => data,
+        Data::Enum(e) => return Err(Error::new(e.enum_token.span, "NetStruct can only be derived for structs")),
+        Data::Union(u) => return Err(Error::new(u.union_token.span, "NetStruct can only be derived for structs")),
+    };
+    let named = match &data.fields {
+        Fields::Named(named) => named,
+        Fields::Unnamed(f) => {
+            return Err(Error::new(f.span(), "NetStruct needs named fields (`struct Msg { id: u32 }`)"))
+        }
+        Fields::Unit => {
+            return Err(Error::new(
+                input.ident.span(),
+                "NetStruct needs at least one field: an empty struct would be an empty frame",
+            ))
+        }
+    };
+    if named.named.is_empty() {
+        return Err(Error::new(
+            input.ident.span(),
+            "NetStruct needs at least one field: an empty struct would be an empty frame",
+        ));
+    }
+
+    // At most one lifetime, no type or const parameters.
+    let mut lifetime: Option<Lifetime> = None;
+    for param in &input.generics.params {
+        match param {
+            GenericParam::Lifetime(l) if lifetime.is_none() => lifetime = Some(l.lifetime.clone()),
+            GenericParam::Lifetime(l) => {
+                return Err(Error::new(l.span(), "NetStruct supports at most one lifetime parameter (the buffer's)"))
+            }
+            other => {
+                return Err(Error::new(
+                    other.span(),
+                    "NetStruct does not support type or const parameters; name concrete field types",
+                ))
+            }
+        }
+    }
+    if let Some(w) = &input.generics.where_clause {
+        return Err(Error::new(w.span(), "NetStruct does not support where clauses"));
+    }
+
+    let mut fields = Vec::new();
+    for field in &named.named {
+        let ident = field.ident.as_ref().expect("named field");
+        fields.push(FieldSpec {
+            ident,
+            name: ident.to_string().trim_start_matches("r#").to_string(),
+            ty: &field.ty,
+            kind: field_kind(field)?,
+        });
+    }
+
+    let name = &input.ident;
+    let lt = lifetime.clone().unwrap_or_else(|| Lifetime::new("'__pants_buf", Span::call_site()));
+    let self_ty = if lifetime.is_some() { quote!(#name<#lt>) } else { quote!(#name) };
+    let frame_ty = if lifetime.is_some() { quote!(#name<'__pants_frame>) } else { quote!(#name) };
+
+    let field_trait = quote!(::pants::netstruct::Field<#lt>);
+    let mut min_size = Vec::new();
+    let mut reads = Vec::new();
+    let mut writes = Vec::new();
+    let mut lens = Vec::new();
+    for f in &fields {
+        let (ident, ty, fname) = (f.ident, f.ty, &f.name);
+        let span = ty.span();
+        match &f.kind {
+            Kind::Plain => {
+                min_size.push(quote_spanned!(span=> <#ty as ::pants::netstruct::Field<#lt>>::MIN_SIZE));
+                reads.push(quote_spanned!(span=>
+                    #ident: <#ty as ::pants::netstruct::Field<#lt>>::read::<#order>(reader, #fname)?
+                ));
+                writes.push(quote_spanned!(span=>
+                    <#ty as ::pants::netstruct::Field<#lt>>::write::<#order>(&self.#ident, out, #fname)?;
+                ));
+                lens.push(quote_spanned!(span=> <#ty as ::pants::netstruct::Field<#lt>>::encoded_len(&self.#ident)));
+            }
+            Kind::Prefixed(len_ty) => {
+                let len_span = len_ty.span();
+                min_size.push(quote_spanned!(len_span=> <#len_ty as ::pants::netstruct::Number>::SIZE));
+                reads.push(quote_spanned!(span=>
+                    #ident: ::pants::netstruct::read_prefixed::<#lt, #len_ty, #ty, #order>(reader, #fname)?
+                ));
+                writes.push(quote_spanned!(span=>
+                    ::pants::netstruct::write_prefixed::<#len_ty, #order>(
+                        <#ty as ::pants::netstruct::ByteString<#lt>>::wire(&self.#ident), out, #fname)?;
+                ));
+                lens.push(quote_spanned!(span=>
+                    <#len_ty as ::pants::netstruct::Number>::SIZE
+                        + <#ty as ::pants::netstruct::ByteString<#lt>>::wire(&self.#ident).len()
+                ));
+            }
+        }
+    }
+
+    Ok(quote! {
+        #[automatically_derived]
+        impl<#lt> #field_trait for #self_ty {
+            const MIN_SIZE: usize = 0 #(+ #min_size)*;
+
+            #[inline]
+            fn read<__PantsOrder: ::pants::netstruct::Order>(
+                reader: &mut ::pants::netstruct::Reader<#lt>,
+                _name: &'static str,
+            ) -> ::core::result::Result<Self, ::pants::netstruct::Stop> {
+                ::core::result::Result::Ok(Self { #(#reads,)* })
+            }
+
+            #[inline]
+            fn write<__PantsOrder: ::pants::netstruct::Order>(
+                &self,
+                out: &mut ::pants::netstruct::__private::Vec<u8>,
+                _name: &'static str,
+            ) -> ::core::result::Result<(), ::pants::PackError> {
+                #(#writes)*
+                ::core::result::Result::Ok(())
+            }
+
+            #[inline]
+            fn encoded_len(&self) -> usize {
+                0 #(+ #lens)*
+            }
+        }
+
+        #[automatically_derived]
+        impl<#lt> ::pants::NetStruct for #self_ty {
+            type Frame<'__pants_frame> = #frame_ty;
+
+            const MIN_SIZE: usize = <Self as #field_trait>::MIN_SIZE;
+
+            #[inline]
+            fn encoded_len(&self) -> usize {
+                <Self as #field_trait>::encoded_len(self)
+            }
+
+            fn encode(
+                &self,
+                out: &mut ::pants::netstruct::__private::Vec<u8>,
+            ) -> ::core::result::Result<(), ::pants::PackError> {
+                let start = out.len();
+                let result = <Self as #field_trait>::write::<#order>(self, out, "");
+                if result.is_err() {
+                    out.truncate(start);
+                }
+                result
+            }
+        }
+    })
+}
+
+/// Parses `#[netstruct(little_endian)]` / `#[netstruct(big_endian)]`.
+fn struct_order(input: &DeriveInput) -> syn::Result<bool> {
+    let mut little = None;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("netstruct")) {
+        attr.parse_nested_meta(|meta| {
+            let value = if meta.path.is_ident("little_endian") {
+                true
+            } else if meta.path.is_ident("big_endian") {
+                false
+            } else {
+                return Err(meta.error("unknown netstruct struct attribute: expected `little_endian` or `big_endian`"));
+            };
+            if little.replace(value).is_some() {
+                return Err(meta.error("byte order given twice"));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(little.unwrap_or(false))
+}
+
+/// Parses `#[netstruct(len = T)]` on a field.
+fn field_kind(field: &syn::Field) -> syn::Result<Kind> {
+    let mut len = None;
+    for attr in field.attrs.iter().filter(|a| a.path().is_ident("netstruct")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("len") {
+                let ty: Type = meta.value()?.parse()?;
+                if len.replace(ty).is_some() {
+                    return Err(meta.error("`len` given twice"));
+                }
+                Ok(())
+            } else {
+                Err(meta.error("unknown netstruct field attribute: expected `len = <integer type>`"))
+            }
+        })?;
+    }
+    Ok(match len {
+        Some(ty) => Kind::Prefixed(Box::new(ty)),
+        None => Kind::Plain,
+    })
+}

@@ -1,0 +1,135 @@
+//! Frames of any `binrw::BinRead` type.
+
+use alloc::string::ToString;
+use core::marker::PhantomData;
+
+use binrw::{io::Cursor, BinRead, Endian};
+
+use super::{Decoded, Delimiter, Needed};
+use crate::error::FrameError;
+
+/// Parses each frame as a `binrw` type `T` (built with its default
+/// arguments), for formats `#[derive(NetStruct)]` cannot express (magic
+/// numbers, enums, computed counts). The frame is an owned `T`.
+///
+/// binrw running out of input means the frame is incomplete, never an error;
+/// any other parse failure is [`FrameError::Malformed`]. binrw can only parse
+/// from the start, so an incomplete frame is parsed again from its first byte
+/// when more bytes arrive (never before): a frame that trickles in a byte at a
+/// time costs quadratic time, bounded by the buffer limit. Prefer
+/// [`Packed`](super::Packed) or [`Fixed`](super::Fixed) for large frames.
+///
+/// Byte order: types that declare one (`#[br(big)]`) use it; for the others
+/// the delimiter's endian applies, big-endian (network order) by default.
+///
+/// ```
+/// use binrw::BinRead;
+/// use pants::{delimiter::Binrw, Framer};
+///
+/// #[derive(BinRead, Debug, PartialEq)]
+/// #[br(big, magic = b"PK")]
+/// struct Packet {
+///     len: u8,
+///     #[br(count = len)]
+///     body: Vec<u8>,
+/// }
+///
+/// let mut framer = Framer::new(Binrw::<Packet>::new());
+/// framer.push(b"PK\x02h");
+/// assert_eq!(framer.next_frame()?, None);
+/// framer.push(b"i");
+/// assert_eq!(framer.next_frame()?, Some(Packet { len: 2, body: b"hi".to_vec() }));
+/// # Ok::<(), pants::FrameError>(())
+/// ```
+pub struct Binrw<T> {
+    endian: Endian,
+    _frame: PhantomData<fn() -> T>,
+}
+
+impl<T> Binrw<T> {
+    /// The delimiter for `T`, big-endian unless `T` says otherwise.
+    pub const fn new() -> Self {
+        Binrw { endian: Endian::Big, _frame: PhantomData }
+    }
+
+    /// The delimiter for `T` with `endian` for fields that do not declare one.
+    pub const fn with_endian(endian: Endian) -> Self {
+        Binrw { endian, _frame: PhantomData }
+    }
+}
+
+impl<T> Default for Binrw<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Clone for Binrw<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Binrw<T> {}
+
+impl<T> core::fmt::Debug for Binrw<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Binrw<{}>({:?})", core::any::type_name::<T>(), self.endian)
+    }
+}
+
+impl<T> Delimiter for Binrw<T>
+where
+    T: BinRead,
+    for<'b> T::Args<'b>: Default,
+{
+    type Output<'a> = T;
+
+    fn decode(&mut self, buf: &[u8]) -> Result<Decoded<T>, FrameError> {
+        let mut cursor = Cursor::new(buf);
+        match T::read_options(&mut cursor, self.endian, Default::default()) {
+            Ok(frame) => Ok(Decoded::Frame { frame, consumed: cursor.position() as usize }),
+            Err(e) if e.is_eof() => Ok(Decoded::Incomplete(Needed::Unknown)),
+            Err(e) => Err(FrameError::Malformed(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(BinRead, Debug, PartialEq)]
+    #[br(magic = b"M")]
+    struct Msg {
+        a: u16,
+        b: u8,
+    }
+
+    #[test]
+    fn eof_is_incomplete() {
+        let mut d = Binrw::<Msg>::new();
+        assert_eq!(d.decode(b"M\x01").unwrap(), Decoded::Incomplete(Needed::Unknown));
+        assert_eq!(d.decode(b"").unwrap(), Decoded::Incomplete(Needed::Unknown));
+    }
+
+    #[test]
+    fn default_is_big_endian() {
+        let mut d = Binrw::<Msg>::new();
+        assert_eq!(
+            d.decode(b"M\x01\x02\x03!").unwrap(),
+            Decoded::Frame { frame: Msg { a: 0x0102, b: 3 }, consumed: 4 }
+        );
+        let mut le = Binrw::<Msg>::with_endian(Endian::Little);
+        assert_eq!(
+            le.decode(b"M\x01\x02\x03").unwrap(),
+            Decoded::Frame { frame: Msg { a: 0x0201, b: 3 }, consumed: 4 }
+        );
+    }
+
+    #[test]
+    fn bad_magic_is_malformed() {
+        let mut d = Binrw::<Msg>::new();
+        assert!(matches!(d.decode(b"X\x01\x02\x03"), Err(FrameError::Malformed(_))));
+    }
+}

@@ -1,0 +1,107 @@
+//! Fixed binary structs laid over the buffer: Pants' `struct.Struct`.
+
+use core::marker::PhantomData;
+
+use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
+
+use super::{Decoded, Delimiter, Needed};
+use crate::error::FrameError;
+
+/// Cuts a fixed-size binary struct and hands it over as `&T`, laid over the
+/// receive buffer in place (Pants' `struct.Struct` delimiter, without the
+/// copy). `T` is any `zerocopy` type that is `FromBytes + KnownLayout +
+/// Immutable + Unaligned`; byte order is part of the field types
+/// (`zerocopy::big_endian::U32` and friends). The buffer limit is raised to
+/// at least `size_of::<T>()`. A zero-sized `T` does not compile.
+///
+/// ```
+/// use pants::{delimiter::Fixed, Framer};
+/// use zerocopy::{big_endian::U16, FromBytes, Immutable, KnownLayout, Unaligned};
+///
+/// #[derive(FromBytes, KnownLayout, Immutable, Unaligned)]
+/// #[repr(C)]
+/// struct Header {
+///     kind: u8,
+///     len: U16,
+/// }
+///
+/// let mut framer = Framer::new(Fixed::<Header>::new());
+/// framer.push(&[7, 0x01, 0x00, 0xff]);
+/// let header: &Header = framer.next_frame()?.unwrap();
+/// assert_eq!((header.kind, header.len.get()), (7, 256));
+/// # Ok::<(), pants::FrameError>(())
+/// ```
+pub struct Fixed<T>(PhantomData<fn() -> T>);
+
+impl<T> Fixed<T> {
+    /// The delimiter for `T`.
+    pub const fn new() -> Self {
+        Fixed(PhantomData)
+    }
+}
+
+impl<T> Default for Fixed<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Clone for Fixed<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Fixed<T> {}
+
+impl<T> core::fmt::Debug for Fixed<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Fixed<{}>", core::any::type_name::<T>())
+    }
+}
+
+impl<T: FromBytes + KnownLayout + Immutable + Unaligned> Fixed<T> {
+    const SIZE: usize = {
+        assert!(size_of::<T>() > 0, "Fixed<T> needs a T of at least one byte");
+        size_of::<T>()
+    };
+}
+
+impl<T: FromBytes + KnownLayout + Immutable + Unaligned + 'static> Delimiter for Fixed<T> {
+    type Output<'a> = &'a T;
+
+    #[inline]
+    fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<Decoded<&'a T>, FrameError> {
+        let size = Self::SIZE;
+        Ok(match T::ref_from_prefix(buf) {
+            Ok((frame, _rest)) => Decoded::Frame { frame, consumed: size },
+            Err(_) => Decoded::Incomplete(Needed::Exactly(size - buf.len())),
+        })
+    }
+
+    fn min_buffer(&self) -> usize {
+        Self::SIZE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zerocopy::little_endian::U32;
+
+    #[derive(FromBytes, KnownLayout, Immutable, Unaligned, Debug)]
+    #[repr(C)]
+    struct Pair {
+        a: U32,
+        b: u8,
+    }
+
+    #[test]
+    fn lays_struct_over_buffer() {
+        let mut d = Fixed::<Pair>::new();
+        assert_eq!(d.min_buffer(), 5);
+        assert!(matches!(d.decode(&[1, 0]).unwrap(), Decoded::Incomplete(Needed::Exactly(3))));
+        let Decoded::Frame { frame, consumed } = d.decode(&[1, 0, 0, 0, 9, 9]).unwrap() else { panic!() };
+        assert_eq!((frame.a.get(), frame.b, consumed), (1, 9, 5));
+    }
+}

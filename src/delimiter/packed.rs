@@ -1,0 +1,78 @@
+//! `#[derive(NetStruct)]` messages: Pants' `netstruct.NetStruct` delimiter.
+
+use core::marker::PhantomData;
+
+use super::{Decoded, Delimiter};
+use crate::error::FrameError;
+use crate::netstruct::NetStruct;
+
+/// Cuts one `#[derive(NetStruct)]` message per frame (Pants'
+/// `netstruct.NetStruct` delimiter). Borrowed fields point into the receive
+/// buffer. The framer waits for exactly the bytes the message is known to
+/// need, so each frame is decoded at most once per length prefix, and a
+/// length that cannot fit under the buffer limit is an overflow error as soon
+/// as its prefix arrives. The buffer limit is raised to at least
+/// [`NetStruct::MIN_SIZE`].
+///
+/// Name the type with an elided lifetime: `Packed::<Login>::new()` or, in a
+/// type, `Packed<Login<'static>>` (the lifetime is a placeholder; frames
+/// borrow the buffer).
+///
+/// ```
+/// use pants::{delimiter::Packed, Framer, NetStruct};
+///
+/// #[derive(NetStruct, Debug, PartialEq)]
+/// struct Login<'a> {
+///     #[netstruct(len = u8)]
+///     user: &'a str,
+///     #[netstruct(len = u8)]
+///     password: &'a [u8],
+/// }
+///
+/// let mut framer = Framer::new(Packed::<Login>::new());
+/// framer.push(b"\x04anna\x02pw\x03bob");
+/// assert_eq!(framer.next_frame()?, Some(Login { user: "anna", password: b"pw" }));
+/// assert_eq!(framer.next_frame()?, None);
+/// # Ok::<(), pants::FrameError>(())
+/// ```
+pub struct Packed<T>(PhantomData<fn() -> T>);
+
+impl<T> Packed<T> {
+    /// The delimiter for `T`.
+    pub const fn new() -> Self {
+        Packed(PhantomData)
+    }
+}
+
+impl<T> Default for Packed<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Clone for Packed<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Packed<T> {}
+
+impl<T> core::fmt::Debug for Packed<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Packed<{}>", core::any::type_name::<T>())
+    }
+}
+
+impl<T: NetStruct> Delimiter for Packed<T> {
+    type Output<'a> = T::Frame<'a>;
+
+    #[inline]
+    fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<Decoded<T::Frame<'a>>, FrameError> {
+        T::decode(buf)
+    }
+
+    fn min_buffer(&self) -> usize {
+        T::MIN_SIZE
+    }
+}

@@ -1,0 +1,170 @@
+//! A byte-string terminator: Pants' `read_delimiter = b"\r\n"`.
+
+use memchr::memmem::Finder;
+
+use super::{Decoded, Delimiter, Needed};
+use crate::error::{DelimiterError, FrameError};
+
+/// Cuts the bytes before a terminator; the terminator itself is dropped (Pants'
+/// string `read_delimiter`). Back-to-back terminators give empty frames, and a
+/// terminator split across reads is found once it is complete.
+///
+/// Scanning is incremental: bytes already searched are never searched again,
+/// so a 60 KiB line that arrives one byte at a time costs linear time, not
+/// quadratic. One-byte terminators use `memchr`, longer ones `memchr::memmem`.
+///
+/// ```
+/// use pants::{delimiter::Until, Framer};
+///
+/// let mut framer = Framer::new(Until::new(b"\r\n")?);
+/// framer.push(b"GET / HTTP/1.1\r\nHost: a\r");
+/// assert_eq!(framer.next_frame()?, Some(&b"GET / HTTP/1.1"[..]));
+/// assert_eq!(framer.next_frame()?, None);
+/// framer.push(b"\n\r\n");
+/// assert_eq!(framer.next_frame()?, Some(&b"Host: a"[..]));
+/// assert_eq!(framer.next_frame()?, Some(&b""[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Until {
+    search: Search,
+    /// How many leading bytes of the current frame were searched without
+    /// finding a whole terminator.
+    scanned: usize,
+}
+
+// One per delimiter, so the size difference costs nothing; boxing the
+// finder would add an indirection to every search.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum Search {
+    Byte(u8),
+    Bytes(Finder<'static>),
+}
+
+impl Until {
+    /// A terminator delimiter. An empty terminator is refused: it would cut
+    /// empty frames forever (Pants hangs on it).
+    ///
+    /// ```
+    /// use pants::{delimiter::Until, DelimiterError};
+    /// assert!(Until::new("\n").is_ok());
+    /// assert_eq!(Until::new("").unwrap_err(), DelimiterError::EmptyTerminator);
+    /// ```
+    pub fn new(terminator: impl AsRef<[u8]>) -> Result<Self, DelimiterError> {
+        let terminator = terminator.as_ref();
+        let search = match terminator {
+            [] => return Err(DelimiterError::EmptyTerminator),
+            [byte] => Search::Byte(*byte),
+            bytes => Search::Bytes(Finder::new(bytes).into_owned()),
+        };
+        Ok(Until { search, scanned: 0 })
+    }
+
+    /// Lines ended by `\n` (a preceding `\r` is kept in the frame).
+    ///
+    /// ```
+    /// use pants::delimiter::Until;
+    /// assert_eq!(Until::lf().terminator(), b"\n");
+    /// ```
+    pub fn lf() -> Self {
+        Until { search: Search::Byte(b'\n'), scanned: 0 }
+    }
+
+    /// Lines ended by `\r\n`, as in most text protocols (HTTP, SMTP, RESP).
+    ///
+    /// ```
+    /// use pants::delimiter::Until;
+    /// assert_eq!(Until::crlf().terminator(), b"\r\n");
+    /// ```
+    pub fn crlf() -> Self {
+        Until { search: Search::Bytes(Finder::new(b"\r\n").into_owned()), scanned: 0 }
+    }
+
+    /// The terminator this delimiter looks for.
+    pub fn terminator(&self) -> &[u8] {
+        match &self.search {
+            Search::Byte(byte) => core::slice::from_ref(byte),
+            Search::Bytes(finder) => finder.needle(),
+        }
+    }
+}
+
+impl Delimiter for Until {
+    type Output<'a> = &'a [u8];
+
+    #[inline]
+    fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<Decoded<&'a [u8]>, FrameError> {
+        let (found, overlap) = match &self.search {
+            Search::Byte(byte) => (buf.get(self.scanned..).and_then(|rest| memchr::memchr(*byte, rest)), 1),
+            Search::Bytes(finder) => {
+                (buf.get(self.scanned..).and_then(|rest| finder.find(rest)), finder.needle().len())
+            }
+        };
+        match found {
+            Some(at) => {
+                let end = self.scanned + at;
+                self.scanned = 0;
+                Ok(Decoded::Frame { frame: &buf[..end], consumed: end + overlap })
+            }
+            None => {
+                // The last `overlap - 1` bytes may be the start of a terminator
+                // split across reads: search them again next time.
+                self.scanned = buf.len().saturating_sub(overlap - 1);
+                Ok(Decoded::Incomplete(Needed::Unknown))
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.scanned = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(d: Decoded<&[u8]>) -> (&[u8], usize) {
+        match d {
+            Decoded::Frame { frame, consumed } => (frame, consumed),
+            Decoded::Incomplete(_) => panic!("incomplete"),
+        }
+    }
+
+    #[test]
+    fn refuses_empty() {
+        assert_eq!(Until::new(b"").unwrap_err(), DelimiterError::EmptyTerminator);
+    }
+
+    #[test]
+    fn split_terminator_is_found() {
+        let mut d = Until::new(b"\r\n").unwrap();
+        assert_eq!(d.decode(b"ab\r").unwrap(), Decoded::Incomplete(Needed::Unknown));
+        assert_eq!(d.scanned, 2);
+        assert_eq!(frame(d.decode(b"ab\r\n").unwrap()), (&b"ab"[..], 4));
+        assert_eq!(d.scanned, 0);
+    }
+
+    #[test]
+    fn long_terminator_split_everywhere() {
+        let input = b"hello<END>world<END>";
+        for split in 0..input.len() {
+            let mut d = Until::new(b"<END>").unwrap();
+            if let Decoded::Frame { frame, .. } = d.decode(&input[..split]).unwrap() {
+                assert_eq!(frame, b"hello");
+                continue;
+            }
+            assert_eq!(frame(d.decode(input).unwrap()), (&b"hello"[..], 10));
+        }
+    }
+
+    #[test]
+    fn byte_terminator() {
+        let mut d = Until::lf();
+        assert_eq!(frame(d.decode(b"\nx").unwrap()), (&b""[..], 1));
+        assert_eq!(d.decode(b"x").unwrap(), Decoded::Incomplete(Needed::Unknown));
+        assert_eq!(d.scanned, 1);
+        assert_eq!(frame(d.decode(b"xy\n").unwrap()), (&b"xy"[..], 3));
+    }
+}

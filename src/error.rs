@@ -1,0 +1,146 @@
+//! Typed errors for framing, delimiter construction and packing.
+//!
+//! Every way a peer's bytes can be wrong has its own variant, so a handler can
+//! match on what happened instead of parsing a message. None of these errors is
+//! ever a panic: the framer, every built-in delimiter and every derived
+//! [`NetStruct`](crate::NetStruct) return them for any byte sequence.
+//!
+//! ```
+//! use pants::{delimiter::Count, FrameError, Framer};
+//!
+//! let mut framer = Framer::new(Count::new(8).unwrap()).with_buffer_size(4);
+//! framer.push(b"abc");
+//! // An 8-byte frame can never fit a 4-byte limit... except that the limit is
+//! // raised to the delimiter's minimum, as Pants does for integer delimiters.
+//! assert_eq!(framer.limit(), 8);
+//! assert_eq!(framer.next_frame(), Ok(None));
+//! assert_eq!(framer.finish(), Err(FrameError::Truncated { buffered: 3 }));
+//! ```
+
+use alloc::string::String;
+
+/// Why the framer could not cut a frame from the buffered bytes.
+///
+/// The doc of each variant says what state the [`Framer`](crate::Framer) is in
+/// afterwards. In short: no error consumes bytes. Calling
+/// [`Framer::next_frame`](crate::Framer::next_frame) again without changing
+/// anything returns the same error; to go on, discard bytes
+/// ([`Framer::clear`](crate::Framer::clear), [`Framer::discard`](crate::Framer::discard)),
+/// raise the limit, or switch the delimiter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// No frame can be cut within the buffer limit: either the bytes buffered
+    /// already fill the limit without completing a frame, or the frame announces
+    /// (through a length prefix, say) that it needs more than the limit.
+    ///
+    /// Raised as soon as it is known, before the bytes are buffered. The
+    /// buffered bytes are kept; the framer can go on once the limit is raised
+    /// or bytes are discarded. Pants calls `on_overflow_error` for this.
+    #[error("frame needs {needed} bytes but the buffer limit is {limit} bytes")]
+    Overflow {
+        /// The effective buffer limit (see [`Framer::limit`](crate::Framer::limit)).
+        limit: usize,
+        /// The smallest number of buffered bytes that could hold the frame
+        /// (a lower bound when the frame's size is not known).
+        needed: usize,
+    },
+    /// The delimiter returned a frame without consuming any input, which would
+    /// loop forever (Pants hangs on such delimiters). The framer stays as it
+    /// was; this is a bug in a user-written [`Delimiter`](crate::Delimiter).
+    #[error("the delimiter returned a frame without consuming any input")]
+    NoProgress,
+    /// The delimiter consumed more bytes than it was given. A bug in a
+    /// user-written [`Delimiter`](crate::Delimiter); the framer stays as it was.
+    #[error("the delimiter claimed {consumed} bytes but only {buffered} were buffered")]
+    OverConsumed {
+        /// What the delimiter claimed to consume.
+        consumed: usize,
+        /// What was buffered.
+        buffered: usize,
+    },
+    /// A length prefix held a negative value (signed length types only).
+    /// Python's netstruct slices from the end here; pants refuses.
+    #[error("field `{field}` has a negative length prefix ({length})")]
+    NegativeLength {
+        /// The field's name.
+        field: &'static str,
+        /// The value read.
+        length: i64,
+    },
+    /// A length prefix does not fit in this machine's `usize`.
+    #[error("field `{field}` has a length prefix ({length}) larger than this platform can address")]
+    LengthTooLarge {
+        /// The field's name.
+        field: &'static str,
+        /// The value read.
+        length: u64,
+    },
+    /// A `str`/`String` field held bytes that are not UTF-8.
+    #[error("field `{field}` is not valid UTF-8 (valid up to byte {valid_up_to})")]
+    InvalidUtf8 {
+        /// The field's name.
+        field: &'static str,
+        /// How many leading bytes were valid.
+        valid_up_to: usize,
+    },
+    /// A `bool` field held a byte other than 0 or 1.
+    #[error("field `{field}` is a bool but holds {value:#04x}")]
+    InvalidBool {
+        /// The field's name.
+        field: &'static str,
+        /// The byte read.
+        value: u8,
+    },
+    /// End of input came in the middle of a frame: these bytes were buffered
+    /// but never made a whole frame. Returned by
+    /// [`Framer::finish`](crate::Framer::finish); the bytes stay in the buffer.
+    #[error("end of input inside a frame: {buffered} bytes of an incomplete frame were left")]
+    Truncated {
+        /// How many bytes were left.
+        buffered: usize,
+    },
+    /// The bytes do not form a valid frame for this delimiter (a binrw type's
+    /// magic number or assertion failed, a user delimiter refused them, ...).
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+}
+
+/// Why a delimiter could not be built. Pants accepted all of these and then
+/// spun forever or failed later; pants refuses them up front.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DelimiterError {
+    /// An empty terminator would cut empty frames forever.
+    #[error("a terminator must not be empty")]
+    EmptyTerminator,
+    /// A zero count would cut empty frames forever.
+    #[error("a byte count must be at least 1")]
+    ZeroCount,
+    /// The regular expression can match the empty string, so it could cut a
+    /// frame without consuming input.
+    #[error("the regular expression `{0}` can match the empty string")]
+    EmptyMatch(String),
+    /// The regular expression does not compile.
+    #[error("invalid regular expression: {0}")]
+    InvalidRegex(String),
+}
+
+/// Why a value could not be packed for sending.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PackError {
+    /// A length-prefixed field is longer than its prefix type can express.
+    #[error("field `{field}` is {len} bytes long, but its length prefix holds at most {max}")]
+    TooLong {
+        /// The field's name.
+        field: &'static str,
+        /// The field's length in bytes.
+        len: usize,
+        /// The largest length the prefix can hold.
+        max: u64,
+    },
+    /// A binrw type failed to write itself.
+    #[error("binrw could not write the value: {0}")]
+    Binrw(String),
+}

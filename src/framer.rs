@@ -1,0 +1,503 @@
+//! The sans-IO framer: bytes in, typed frames out.
+//!
+//! A [`Framer`] owns a receive buffer and a [`Delimiter`]. Feed it bytes from
+//! anywhere (a socket, a file, a UART, a test) and pull frames out with
+//! [`next_frame`](Framer::next_frame); it does no I/O of its own. The stream
+//! types of this crate are a `Framer` plus a socket.
+//!
+//! ```
+//! use pants::{delimiter::{Count, Until}, Framer};
+//!
+//! // A line protocol that switches to a binary body: "SIZE 5\r\n" then 5 bytes.
+//! let mut framer = Framer::new(Until::crlf());
+//! framer.push(b"SIZE 5\r\nhello");
+//! let header = framer.next_frame()?.unwrap();
+//! let size: usize = std::str::from_utf8(&header[5..])?.parse()?;
+//!
+//! // Switching the delimiter is a typestate transition: Framer<Until> becomes
+//! // Framer<Count>, and the bytes already buffered are cut with the new one.
+//! let mut framer = framer.read_delimiter(Count::new(size)?);
+//! assert_eq!(framer.next_frame()?, Some(&b"hello"[..]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Buffer limit
+//!
+//! The buffer has a limit, [`DEFAULT_BUFFER_SIZE`] (64 KiB, Pants'
+//! `buffer_size`) unless set with [`with_buffer_size`](Framer::with_buffer_size),
+//! and raised to the delimiter's [`min_buffer`](Delimiter::min_buffer). When no
+//! frame can be cut from the bytes buffered and the frame cannot fit under the
+//! limit, [`next_frame`](Framer::next_frame) returns
+//! [`FrameError::Overflow`]: at once when a delimiter announces the frame's size
+//! (a length prefix), otherwise when the buffered bytes reach the limit.
+//! [`read_from`](Framer::read_from) never reads past the limit, so a peer
+//! cannot make a framer buffer without bound.
+//!
+//! # Errors and what follows them
+//!
+//! No error consumes bytes or changes the delimiter. Calling `next_frame`
+//! again without changing anything returns the same error, so an error is
+//! never skipped by accident. To go on after an error, do one of: raise the
+//! limit ([`set_buffer_size`](Framer::set_buffer_size), for an overflow),
+//! drop bytes ([`discard`](Framer::discard), [`clear`](Framer::clear)), or
+//! switch delimiter. Pants' default is to close the connection, which is what
+//! the stream types do unless the handler says otherwise.
+//!
+//! At the end of the input, [`finish`](Framer::finish) reports bytes left in
+//! the buffer that never became a frame ([`FrameError::Truncated`]) instead of
+//! dropping them silently.
+
+use alloc::{vec, vec::Vec};
+
+use crate::delimiter::{Decoded, Delimiter, Needed};
+use crate::error::FrameError;
+
+/// The default buffer limit, 64 KiB: Pants' `buffer_size`.
+pub const DEFAULT_BUFFER_SIZE: usize = 64 * 1024;
+
+/// A receive buffer with a delimiter: see the [module docs](self).
+pub struct Framer<D> {
+    delimiter: D,
+    /// Initialised storage; the buffered bytes are `buf[start..end]`.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    buffer_size: usize,
+    /// Do not decode again before this many bytes are buffered (what the
+    /// delimiter said it needs).
+    wait_for: usize,
+}
+
+impl<D: Delimiter> Framer<D> {
+    /// An empty framer with the default buffer limit.
+    ///
+    /// ```
+    /// use pants::{delimiter::Raw, framer::DEFAULT_BUFFER_SIZE, Framer};
+    /// let framer = Framer::new(Raw);
+    /// assert_eq!(framer.limit(), DEFAULT_BUFFER_SIZE);
+    /// assert!(framer.is_empty());
+    /// ```
+    pub fn new(mut delimiter: D) -> Self {
+        delimiter.reset();
+        Framer { delimiter, buf: Vec::new(), start: 0, end: 0, buffer_size: DEFAULT_BUFFER_SIZE, wait_for: 0 }
+    }
+
+    /// Sets the buffer limit (Pants' `buffer_size`), builder style.
+    ///
+    /// ```
+    /// use pants::{delimiter::Count, Framer};
+    /// let framer = Framer::new(Count::new(100).unwrap()).with_buffer_size(10);
+    /// assert_eq!((framer.buffer_size(), framer.limit()), (10, 100));
+    /// ```
+    pub fn with_buffer_size(mut self, buffer_size: usize) -> Self {
+        self.buffer_size = buffer_size;
+        self
+    }
+
+    /// Sets the buffer limit. It applies from the next
+    /// [`next_frame`](Framer::next_frame) on, to the bytes already buffered too.
+    pub fn set_buffer_size(&mut self, buffer_size: usize) {
+        self.buffer_size = buffer_size;
+    }
+
+    /// The buffer limit as set.
+    pub fn buffer_size(&self) -> usize {
+        self.buffer_size
+    }
+
+    /// The effective limit: the buffer size raised to the delimiter's
+    /// [`min_buffer`](Delimiter::min_buffer), and at least 1.
+    pub fn limit(&self) -> usize {
+        self.buffer_size.max(self.delimiter.min_buffer()).max(1)
+    }
+
+    /// The delimiter.
+    pub fn delimiter(&self) -> &D {
+        &self.delimiter
+    }
+
+    /// Replaces the delimiter with another of the same type (a new
+    /// [`Count`](crate::delimiter::Count), say). The bytes buffered are cut
+    /// with it from the next [`next_frame`](Framer::next_frame) on.
+    ///
+    /// ```
+    /// use pants::{delimiter::Count, Framer};
+    /// let mut framer = Framer::new(Count::new(1)?);
+    /// framer.push(b"\x03abc");
+    /// let len = framer.next_frame()?.unwrap()[0];
+    /// framer.set_delimiter(Count::new(len.into())?);
+    /// assert_eq!(framer.next_frame()?, Some(&b"abc"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_delimiter(&mut self, mut delimiter: D) {
+        delimiter.reset();
+        self.delimiter = delimiter;
+        self.wait_for = 0;
+    }
+
+    /// Switches to a delimiter of another type: `Framer<D>` becomes
+    /// `Framer<D2>`, keeping the buffered bytes, which are cut with the new
+    /// delimiter (as when a Pants `on_read` sets `read_delimiter`).
+    pub fn read_delimiter<D2: Delimiter>(self, mut delimiter: D2) -> Framer<D2> {
+        delimiter.reset();
+        Framer {
+            delimiter,
+            buf: self.buf,
+            start: self.start,
+            end: self.end,
+            buffer_size: self.buffer_size,
+            wait_for: 0,
+        }
+    }
+
+    /// Cuts the next frame, if the buffered bytes hold one.
+    ///
+    /// `Ok(None)` means more bytes are needed. The frame may borrow the
+    /// buffer, so it must be dropped before the framer is used again. See the
+    /// [module docs](self) for errors.
+    #[inline]
+    pub fn next_frame(&mut self) -> Result<Option<D::Output<'_>>, FrameError> {
+        let len = self.end - self.start;
+        if len < self.wait_for {
+            return self.check_limit(self.wait_for).map(|()| None);
+        }
+        let buf = &self.buf[self.start..self.end];
+        match self.delimiter.decode(buf)? {
+            Decoded::Frame { frame, consumed } => {
+                if consumed == 0 {
+                    return Err(FrameError::NoProgress);
+                }
+                if consumed > len {
+                    return Err(FrameError::OverConsumed { consumed, buffered: len });
+                }
+                self.wait_for = 0;
+                if consumed == len {
+                    // Empty again: the next bytes go to the front, no copy.
+                    self.start = 0;
+                    self.end = 0;
+                } else {
+                    self.start += consumed;
+                }
+                Ok(Some(frame))
+            }
+            Decoded::Incomplete(needed) => {
+                let more = match needed {
+                    Needed::Exactly(n) => n.max(1),
+                    Needed::Unknown => 1,
+                };
+                self.wait_for = len.saturating_add(more);
+                self.check_limit(self.wait_for).map(|()| None)
+            }
+        }
+    }
+
+    #[inline]
+    fn check_limit(&self, needed: usize) -> Result<(), FrameError> {
+        let limit = self.limit();
+        if needed > limit {
+            Err(FrameError::Overflow { limit, needed })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Reports the end of the input: `Ok` if nothing is left over,
+    /// [`FrameError::Truncated`] if bytes of an incomplete frame remain (they
+    /// stay buffered). Cut the frames that are there first: call
+    /// [`next_frame`](Framer::next_frame) until it returns `Ok(None)`.
+    ///
+    /// ```
+    /// use pants::{delimiter::Until, FrameError, Framer};
+    /// let mut framer = Framer::new(Until::lf());
+    /// framer.push(b"one\ntw");
+    /// while framer.next_frame()?.is_some() {}
+    /// assert_eq!(framer.finish(), Err(FrameError::Truncated { buffered: 2 }));
+    /// # Ok::<(), FrameError>(())
+    /// ```
+    pub fn finish(&self) -> Result<(), FrameError> {
+        match self.len() {
+            0 => Ok(()),
+            buffered => Err(FrameError::Truncated { buffered }),
+        }
+    }
+}
+
+impl<D> Framer<D> {
+    /// The bytes buffered and not yet cut into frames.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// How many bytes are buffered.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Whether nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+
+    /// The capacity of the receive buffer (what it holds in memory).
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Appends bytes. Always accepted: several frames may arrive at once, and
+    /// the limit applies to what cannot be cut (see [`next_frame`](Framer::next_frame)).
+    /// Use [`read_from`](Framer::read_from) or
+    /// [`spare_capacity`](Framer::spare_capacity) to read straight into the
+    /// buffer without going over the limit.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.spare_capacity(bytes.len())[..bytes.len()].copy_from_slice(bytes);
+        self.end += bytes.len();
+    }
+
+    /// Makes room for at least `n` more bytes and returns the writable space
+    /// after the buffered bytes (possibly more than `n`). Write into it, then
+    /// call [`commit`](Framer::commit) with how many bytes were written.
+    ///
+    /// ```
+    /// use pants::{delimiter::Until, Framer};
+    /// let mut framer = Framer::new(Until::lf());
+    /// let space = framer.spare_capacity(3);
+    /// space[..3].copy_from_slice(b"a\nb");
+    /// framer.commit(3);
+    /// assert_eq!(framer.next_frame()?, Some(&b"a"[..]));
+    /// # Ok::<(), pants::FrameError>(())
+    /// ```
+    pub fn spare_capacity(&mut self, n: usize) -> &mut [u8] {
+        self.reserve(n);
+        &mut self.buf[self.end..]
+    }
+
+    /// Marks `n` bytes written into [`spare_capacity`](Framer::spare_capacity)
+    /// as buffered.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is more than the spare capacity (a bug in the caller, never
+    /// caused by input).
+    pub fn commit(&mut self, n: usize) {
+        assert!(n <= self.buf.len() - self.end, "commit({n}) beyond the spare capacity");
+        self.end += n;
+    }
+
+    /// Drops up to `n` buffered bytes from the front (to skip a bad frame
+    /// after an error, say).
+    pub fn discard(&mut self, n: usize) {
+        self.start += n.min(self.len());
+        self.wait_for = 0;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Drops everything buffered. The buffer's memory is kept; see
+    /// [`release_memory`](Framer::release_memory).
+    pub fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+        self.wait_for = 0;
+    }
+
+    /// Frees the buffer's memory if nothing is buffered (an idle connection
+    /// then holds no receive buffer), or shrinks it to what is buffered.
+    pub fn release_memory(&mut self) {
+        if self.is_empty() {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        } else if self.buf.len() > 2 * self.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            self.buf.truncate(self.end);
+            self.buf.shrink_to_fit();
+        }
+    }
+
+    /// Takes the buffered bytes out, leaving the framer empty.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let bytes = self.buffered().to_vec();
+        self.clear();
+        bytes
+    }
+
+    /// Ensures `buf[end..]` has at least `n` bytes. Moving the buffered bytes
+    /// to the front costs at most as much as the bytes consumed since the
+    /// last move, so compaction is amortised O(1) per byte.
+    fn reserve(&mut self, n: usize) {
+        if self.buf.len() - self.end >= n {
+            return;
+        }
+        let live = self.end - self.start;
+        if self.start >= live && self.buf.len() - live >= n {
+            self.buf.copy_within(self.start..self.end, 0);
+        } else {
+            let capacity = (live + n).max(2 * self.buf.len()).max(4096);
+            let mut grown = vec![0; capacity];
+            grown[..live].copy_from_slice(&self.buf[self.start..self.end]);
+            self.buf = grown;
+        }
+        self.start = 0;
+        self.end = live;
+    }
+}
+
+#[cfg(feature = "std")]
+impl<D: Delimiter> Framer<D> {
+    /// Reads once from `source` into the buffer: at most `max` bytes, and
+    /// never past the limit (so an overflow is detected without buffering
+    /// more than the limit). Returns what `read` returned; `Ok(0)` is end of
+    /// input, or no room (the buffer holds `limit` bytes: cut frames first).
+    ///
+    /// ```
+    /// use pants::{delimiter::Until, Framer};
+    /// let mut input: &[u8] = b"first\nsecond\n";
+    /// let mut framer = Framer::new(Until::lf());
+    /// while framer.read_from(&mut input, 4)? > 0 {}
+    /// assert_eq!(framer.next_frame()?, Some(&b"first"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_from<R: std::io::Read + ?Sized>(&mut self, source: &mut R, max: usize) -> std::io::Result<usize> {
+        let room = self.limit().saturating_sub(self.len()).min(max);
+        if room == 0 {
+            return Ok(0);
+        }
+        let space = self.spare_capacity(room);
+        let n = source.read(&mut space[..room])?;
+        self.commit(n);
+        Ok(n)
+    }
+}
+
+impl<D: core::fmt::Debug> core::fmt::Debug for Framer<D> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Framer")
+            .field("delimiter", &self.delimiter)
+            .field("buffered", &(self.end - self.start))
+            .field("capacity", &self.buf.len())
+            .field("buffer_size", &self.buffer_size)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delimiter::{Count, Raw, Until};
+
+    #[test]
+    fn overflow_on_unknown_size_at_limit() {
+        let mut framer = Framer::new(Until::lf()).with_buffer_size(4);
+        framer.push(b"abc");
+        assert_eq!(framer.next_frame(), Ok(None));
+        framer.push(b"d");
+        assert_eq!(framer.next_frame(), Err(FrameError::Overflow { limit: 4, needed: 5 }));
+        // Sticky until something changes.
+        assert_eq!(framer.next_frame(), Err(FrameError::Overflow { limit: 4, needed: 5 }));
+        framer.set_buffer_size(8);
+        framer.push(b"\n");
+        assert_eq!(framer.next_frame(), Ok(Some(&b"abcd"[..])));
+    }
+
+    #[test]
+    fn frame_exactly_at_limit_is_fine() {
+        let mut framer = Framer::new(Until::lf()).with_buffer_size(4);
+        framer.push(b"abc\n");
+        assert_eq!(framer.next_frame(), Ok(Some(&b"abc"[..])));
+    }
+
+    #[test]
+    fn waits_for_announced_size() {
+        struct Counting(usize);
+        impl Delimiter for Counting {
+            type Output<'a> = &'a [u8];
+            fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<Decoded<&'a [u8]>, FrameError> {
+                self.0 += 1;
+                Count::new(10).unwrap().decode(buf)
+            }
+        }
+        let mut framer = Framer::new(Counting(0));
+        for _ in 0..9 {
+            framer.push(b"x");
+            assert_eq!(framer.next_frame(), Ok(None));
+        }
+        assert_eq!(framer.delimiter().0, 1);
+        framer.push(b"x");
+        assert!(framer.next_frame().unwrap().is_some());
+        assert_eq!(framer.delimiter().0, 2);
+    }
+
+    #[test]
+    fn no_progress_is_an_error() {
+        struct Empty;
+        impl Delimiter for Empty {
+            type Output<'a> = &'a [u8];
+            fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<Decoded<&'a [u8]>, FrameError> {
+                Ok(Decoded::Frame { frame: &buf[..0], consumed: 0 })
+            }
+        }
+        let mut framer = Framer::new(Empty);
+        framer.push(b"x");
+        assert_eq!(framer.next_frame(), Err(FrameError::NoProgress));
+    }
+
+    #[test]
+    fn over_consumption_is_an_error() {
+        struct Greedy;
+        impl Delimiter for Greedy {
+            type Output<'a> = ();
+            fn decode(&mut self, buf: &[u8]) -> Result<Decoded<()>, FrameError> {
+                Ok(Decoded::Frame { frame: (), consumed: buf.len() + 1 })
+            }
+        }
+        let mut framer = Framer::new(Greedy);
+        framer.push(b"x");
+        assert_eq!(framer.next_frame(), Err(FrameError::OverConsumed { consumed: 2, buffered: 1 }));
+        assert_eq!(framer.len(), 1);
+    }
+
+    #[test]
+    fn switching_keeps_buffer() {
+        let mut framer = Framer::new(Until::lf());
+        framer.push(b"3\nabcdef");
+        assert_eq!(framer.next_frame(), Ok(Some(&b"3"[..])));
+        let mut framer = framer.read_delimiter(Count::new(3).unwrap());
+        assert_eq!(framer.next_frame(), Ok(Some(&b"abc"[..])));
+        let mut framer = framer.read_delimiter(Raw);
+        assert_eq!(framer.next_frame(), Ok(Some(&b"def"[..])));
+        assert!(framer.is_empty());
+    }
+
+    #[test]
+    fn compaction_keeps_memory_bounded() {
+        let mut framer = Framer::new(Count::new(3).unwrap());
+        for _ in 0..10_000 {
+            framer.push(b"abcde");
+            while framer.next_frame().unwrap().is_some() {}
+        }
+        assert!(framer.capacity() <= 8192, "capacity {}", framer.capacity());
+    }
+
+    #[test]
+    fn read_from_respects_limit() {
+        let data = [b'x'; 100];
+        let mut source: &[u8] = &data;
+        let mut framer = Framer::new(Until::lf()).with_buffer_size(10);
+        while framer.read_from(&mut source, 64).unwrap() > 0 {}
+        assert_eq!(framer.len(), 10);
+        assert!(matches!(framer.next_frame(), Err(FrameError::Overflow { limit: 10, .. })));
+    }
+
+    #[test]
+    fn release_memory_frees_idle_buffer() {
+        let mut framer = Framer::new(Raw);
+        framer.push(&[1; 5000]);
+        assert!(framer.next_frame().unwrap().is_some());
+        framer.release_memory();
+        assert_eq!(framer.capacity(), 0);
+    }
+}

@@ -1,0 +1,64 @@
+//! # pants: event-driven networking with typed, compile-time framing
+//!
+//! A Rust re-imagining of Python's [Pants](https://pypi.org/project/pants/):
+//! handlers implement traits, a single-threaded event loop dispatches events,
+//! and *read delimiters* cut the byte stream into frames before `on_read`
+//! sees them. Here a delimiter is a type, the frame handed to `on_read` is
+//! typed (often borrowed straight out of the receive buffer), and a handler
+//! that cannot read a frame type cannot be switched to it.
+//!
+//! This part of the crate is the framing core, and it is sans-IO: the
+//! [`Delimiter`] trait, the built-in [`delimiter`]s, [`#[derive(NetStruct)]`](derive@NetStruct)
+//! and the [`Framer`] work on any bytes, with no socket, and build for
+//! `#![no_std]` targets with `alloc` (`default-features = false`).
+//!
+//! ```
+//! use pants::{delimiter::{Packed, Until}, Framer, NetStruct};
+//!
+//! #[derive(NetStruct, Debug, PartialEq)]
+//! struct Move<'a> {
+//!     player: u8,
+//!     #[netstruct(len = u8)]
+//!     square: &'a str,
+//! }
+//!
+//! // A text greeting, then binary moves: the framer switches type.
+//! let mut framer = Framer::new(Until::crlf());
+//! framer.push(b"HELLO chess\r\n\x01\x02e4\x02\x02e5");
+//! assert_eq!(framer.next_frame()?, Some(&b"HELLO chess"[..]));
+//!
+//! let mut framer = framer.read_delimiter(Packed::<Move>::new());
+//! assert_eq!(framer.next_frame()?, Some(Move { player: 1, square: "e4" }));
+//! assert_eq!(framer.next_frame()?, Some(Move { player: 2, square: "e5" }));
+//! # Ok::<(), pants::FrameError>(())
+//! ```
+//!
+//! ## Features
+//!
+//! * `std` (default): everything that needs an operating system.
+//! * `regex` (default, needs `std`): [`delimiter::RegexSearch`] and [`delimiter::RegexMatch`].
+//! * `binrw` (default, needs `std`): [`delimiter::Binrw`] and [`pack::Binrw`].
+#![cfg_attr(not(feature = "std"), no_std)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+// Lets `#[derive(NetStruct)]` refer to `::pants` inside this crate too.
+extern crate self as pants;
+
+pub mod delimiter;
+pub mod error;
+pub mod framer;
+pub mod netstruct;
+pub mod pack;
+
+pub use delimiter::{Decoded, Delimiter, Needed};
+pub use error::{DelimiterError, FrameError, PackError};
+pub use framer::Framer;
+pub use netstruct::NetStruct;
+pub use pack::Pack;
+
+/// Derives [`NetStruct`](trait@NetStruct) (and so [`Pack`]) for a struct with
+/// named fields; see the [`netstruct`] module for field types and attributes.
+pub use pants_derive::NetStruct;

@@ -1,0 +1,376 @@
+//! The building blocks `#[derive(NetStruct)]` generates code against.
+
+use alloc::{string::String, vec::Vec};
+
+use super::{Order, Pad};
+use crate::error::{FrameError, PackError};
+
+/// Where decoding stopped early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The buffer ends before the struct does; [`Reader::missing`] says how
+    /// many more bytes are known to be needed.
+    Short,
+    /// The bytes are not a valid struct.
+    Invalid(FrameError),
+}
+
+impl From<FrameError> for Stop {
+    fn from(error: FrameError) -> Self {
+        Stop::Invalid(error)
+    }
+}
+
+/// A cursor over the buffered bytes that also tracks how long the struct is
+/// known to be (its fixed size plus every length prefix read so far), which
+/// is what [`missing`](Reader::missing) reports when the bytes run out.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    known: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `buf`, for a struct whose fixed size is `min_size`.
+    pub fn new(buf: &'a [u8], min_size: usize) -> Self {
+        Reader { buf, pos: 0, known: min_size }
+    }
+
+    /// How many bytes have been read.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// How many more bytes are known to be needed (at least 1): netstruct's
+    /// `iter_unpack` number.
+    pub fn missing(&self) -> usize {
+        self.known.saturating_sub(self.buf.len()).max(1)
+    }
+
+    /// Takes the next `n` bytes, or stops with [`Stop::Short`].
+    #[inline]
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], Stop> {
+        let end = self.pos.checked_add(n).ok_or(Stop::Short)?;
+        let bytes = self.buf.get(self.pos..end).ok_or(Stop::Short)?;
+        self.pos = end;
+        Ok(bytes)
+    }
+
+    /// Takes the next `N` bytes as an array.
+    #[inline]
+    pub fn take_array<const N: usize>(&mut self) -> Result<[u8; N], Stop> {
+        let bytes = self.buf.get(self.pos..).and_then(|rest| rest.first_chunk::<N>()).ok_or(Stop::Short)?;
+        self.pos += N;
+        Ok(*bytes)
+    }
+
+    /// Records that the struct is `len` bytes longer than its fixed size (a
+    /// length prefix was read).
+    #[inline]
+    pub fn learn(&mut self, len: usize) {
+        self.known = self.known.saturating_add(len);
+    }
+}
+
+/// A type that can be a field of a `#[derive(NetStruct)]` struct.
+///
+/// Implemented for the number types, `bool`, arrays of numbers, [`Pad<N>`]
+/// and every derived struct. Byte strings are fields too, through
+/// `#[netstruct(len = L)]` ([`LenPrefix`] and [`ByteString`]).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a field of a #[derive(NetStruct)] struct",
+    label = "not a NetStruct field type",
+    note = "fields can be integers, f32, f64, bool, [T; N] of those, pants::netstruct::Pad<N>, or another #[derive(NetStruct)] type",
+    note = "byte strings (&[u8], &str, Vec<u8>, String) need a length prefix: #[netstruct(len = u16)]"
+)]
+pub trait Field<'a>: Sized {
+    /// Encoded size of the fixed part.
+    const MIN_SIZE: usize;
+
+    /// Reads the field in byte order `O` (derived structs use their own).
+    /// `name` names the field in errors.
+    fn read<O: Order>(reader: &mut Reader<'a>, name: &'static str) -> Result<Self, Stop>;
+
+    /// Appends the field in byte order `O`.
+    fn write<O: Order>(&self, out: &mut Vec<u8>, name: &'static str) -> Result<(), PackError>;
+
+    /// Encoded size of this value.
+    fn encoded_len(&self) -> usize;
+}
+
+/// A fixed-size number: the integer and float types.
+pub trait Number: Copy + sealed::Sealed {
+    /// Encoded size.
+    const SIZE: usize;
+    /// Reads one number in byte order `O`.
+    fn read_number<O: Order>(reader: &mut Reader<'_>) -> Result<Self, Stop>;
+    /// Appends one number in byte order `O`.
+    fn write_number<O: Order>(self, out: &mut Vec<u8>);
+}
+
+/// An integer type that can prefix a byte string with its length
+/// (`#[netstruct(len = u16)]`, netstruct `H$`).
+pub trait LenPrefix: Number {
+    /// The largest length the prefix can hold.
+    const MAX: u64;
+    /// Reads a prefix as a length; a negative one is an error.
+    fn read_len<O: Order>(reader: &mut Reader<'_>, name: &'static str) -> Result<usize, Stop>;
+    /// Appends `len` as a prefix, or fails if it does not fit.
+    fn write_len<O: Order>(len: usize, out: &mut Vec<u8>, name: &'static str) -> Result<(), PackError>;
+}
+
+/// A type that can hold a length-prefixed byte string.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot hold a length-prefixed byte string",
+    label = "#[netstruct(len = ..)] needs &[u8], &str, Vec<u8> or String",
+    note = "remove #[netstruct(len = ..)] for numbers, arrays and nested structs"
+)]
+pub trait ByteString<'a>: Sized {
+    /// Builds the value from the bytes on the wire.
+    fn from_wire(bytes: &'a [u8], name: &'static str) -> Result<Self, FrameError>;
+    /// The bytes to put on the wire.
+    fn wire(&self) -> &[u8];
+}
+
+/// Reads `L` then that many bytes as an `S`: the code behind
+/// `#[netstruct(len = L)]`.
+#[inline]
+pub fn read_prefixed<'a, L: LenPrefix, S: ByteString<'a>, O: Order>(
+    reader: &mut Reader<'a>,
+    name: &'static str,
+) -> Result<S, Stop> {
+    let len = L::read_len::<O>(reader, name)?;
+    reader.learn(len);
+    let bytes = reader.take(len)?;
+    Ok(S::from_wire(bytes, name)?)
+}
+
+/// Writes `bytes` with an `L` length prefix.
+#[inline]
+pub fn write_prefixed<L: LenPrefix, O: Order>(
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+    name: &'static str,
+) -> Result<(), PackError> {
+    L::write_len::<O>(bytes.len(), out, name)?;
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+macro_rules! numbers {
+    ($($t:ty),*) => {$(
+        impl sealed::Sealed for $t {}
+
+        impl Number for $t {
+            const SIZE: usize = size_of::<$t>();
+
+            #[inline]
+            fn read_number<O: Order>(reader: &mut Reader<'_>) -> Result<Self, Stop> {
+                let bytes = reader.take_array::<{ size_of::<$t>() }>()?;
+                Ok(if O::BIG { <$t>::from_be_bytes(bytes) } else { <$t>::from_le_bytes(bytes) })
+            }
+
+            #[inline]
+            fn write_number<O: Order>(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&if O::BIG { self.to_be_bytes() } else { self.to_le_bytes() });
+            }
+        }
+
+        impl<'a> Field<'a> for $t {
+            const MIN_SIZE: usize = size_of::<$t>();
+
+            #[inline]
+            fn read<O: Order>(reader: &mut Reader<'a>, _name: &'static str) -> Result<Self, Stop> {
+                <$t as Number>::read_number::<O>(reader)
+            }
+
+            #[inline]
+            fn write<O: Order>(&self, out: &mut Vec<u8>, _name: &'static str) -> Result<(), PackError> {
+                self.write_number::<O>(out);
+                Ok(())
+            }
+
+            #[inline]
+            fn encoded_len(&self) -> usize {
+                size_of::<$t>()
+            }
+        }
+    )*};
+}
+
+numbers!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128, f32, f64);
+
+macro_rules! unsigned_prefixes {
+    ($($t:ty),*) => {$(
+        impl LenPrefix for $t {
+            const MAX: u64 = <$t>::MAX as u64;
+
+            #[inline]
+            fn read_len<O: Order>(reader: &mut Reader<'_>, name: &'static str) -> Result<usize, Stop> {
+                let len = <$t as Number>::read_number::<O>(reader)?;
+                usize::try_from(len).map_err(|_| Stop::Invalid(FrameError::LengthTooLarge { field: name, length: len as u64 }))
+            }
+
+            #[inline]
+            fn write_len<O: Order>(len: usize, out: &mut Vec<u8>, name: &'static str) -> Result<(), PackError> {
+                let prefix = <$t>::try_from(len).map_err(|_| PackError::TooLong { field: name, len, max: <$t as LenPrefix>::MAX })?;
+                prefix.write_number::<O>(out);
+                Ok(())
+            }
+        }
+    )*};
+}
+
+macro_rules! signed_prefixes {
+    ($($t:ty),*) => {$(
+        impl LenPrefix for $t {
+            const MAX: u64 = <$t>::MAX as u64;
+
+            #[inline]
+            fn read_len<O: Order>(reader: &mut Reader<'_>, name: &'static str) -> Result<usize, Stop> {
+                let len = <$t as Number>::read_number::<O>(reader)?;
+                if len < 0 {
+                    return Err(Stop::Invalid(FrameError::NegativeLength { field: name, length: len as i64 }));
+                }
+                usize::try_from(len).map_err(|_| Stop::Invalid(FrameError::LengthTooLarge { field: name, length: len as u64 }))
+            }
+
+            #[inline]
+            fn write_len<O: Order>(len: usize, out: &mut Vec<u8>, name: &'static str) -> Result<(), PackError> {
+                let prefix = <$t>::try_from(len).map_err(|_| PackError::TooLong { field: name, len, max: <$t as LenPrefix>::MAX })?;
+                prefix.write_number::<O>(out);
+                Ok(())
+            }
+        }
+    )*};
+}
+
+unsigned_prefixes!(u8, u16, u32, u64);
+signed_prefixes!(i8, i16, i32, i64);
+
+impl<'a> Field<'a> for bool {
+    const MIN_SIZE: usize = 1;
+
+    #[inline]
+    fn read<O: Order>(reader: &mut Reader<'a>, name: &'static str) -> Result<Self, Stop> {
+        match reader.take_array::<1>()? {
+            [0] => Ok(false),
+            [1] => Ok(true),
+            [value] => Err(Stop::Invalid(FrameError::InvalidBool { field: name, value })),
+        }
+    }
+
+    #[inline]
+    fn write<O: Order>(&self, out: &mut Vec<u8>, _name: &'static str) -> Result<(), PackError> {
+        out.push(u8::from(*self));
+        Ok(())
+    }
+
+    #[inline]
+    fn encoded_len(&self) -> usize {
+        1
+    }
+}
+
+impl<'a, T: Number, const N: usize> Field<'a> for [T; N] {
+    const MIN_SIZE: usize = T::SIZE * N;
+
+    #[inline]
+    fn read<O: Order>(reader: &mut Reader<'a>, _name: &'static str) -> Result<Self, Stop> {
+        // Check the whole array is there first, so a short buffer costs nothing.
+        let mut probe = Reader { buf: reader.buf, pos: reader.pos, known: 0 };
+        probe.take(T::SIZE * N)?;
+        let mut out = [T::read_number::<O>(reader)?; N];
+        for slot in out.iter_mut().skip(1) {
+            *slot = T::read_number::<O>(reader)?;
+        }
+        Ok(out)
+    }
+
+    #[inline]
+    fn write<O: Order>(&self, out: &mut Vec<u8>, _name: &'static str) -> Result<(), PackError> {
+        for n in self {
+            n.write_number::<O>(out);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn encoded_len(&self) -> usize {
+        T::SIZE * N
+    }
+}
+
+impl<'a, const N: usize> Field<'a> for Pad<N> {
+    const MIN_SIZE: usize = N;
+
+    #[inline]
+    fn read<O: Order>(reader: &mut Reader<'a>, _name: &'static str) -> Result<Self, Stop> {
+        reader.take(N)?;
+        Ok(Pad)
+    }
+
+    #[inline]
+    fn write<O: Order>(&self, out: &mut Vec<u8>, _name: &'static str) -> Result<(), PackError> {
+        out.resize(out.len() + N, 0);
+        Ok(())
+    }
+
+    #[inline]
+    fn encoded_len(&self) -> usize {
+        N
+    }
+}
+
+impl<'a> ByteString<'a> for &'a [u8] {
+    #[inline]
+    fn from_wire(bytes: &'a [u8], _name: &'static str) -> Result<Self, FrameError> {
+        Ok(bytes)
+    }
+
+    #[inline]
+    fn wire(&self) -> &[u8] {
+        self
+    }
+}
+
+impl<'a> ByteString<'a> for &'a str {
+    #[inline]
+    fn from_wire(bytes: &'a [u8], name: &'static str) -> Result<Self, FrameError> {
+        core::str::from_utf8(bytes).map_err(|e| FrameError::InvalidUtf8 { field: name, valid_up_to: e.valid_up_to() })
+    }
+
+    #[inline]
+    fn wire(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl<'a> ByteString<'a> for Vec<u8> {
+    #[inline]
+    fn from_wire(bytes: &'a [u8], _name: &'static str) -> Result<Self, FrameError> {
+        Ok(bytes.to_vec())
+    }
+
+    #[inline]
+    fn wire(&self) -> &[u8] {
+        self
+    }
+}
+
+impl<'a> ByteString<'a> for String {
+    #[inline]
+    fn from_wire(bytes: &'a [u8], name: &'static str) -> Result<Self, FrameError> {
+        <&str>::from_wire(bytes, name).map(String::from)
+    }
+
+    #[inline]
+    fn wire(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}

@@ -1,0 +1,184 @@
+//! Variable-length binary structs, wire-compatible with Python's `netstruct`.
+//!
+//! Python's [`netstruct`](https://pypi.org/project/netstruct/) extends
+//! `struct` formats with `$`: the integer before it is the length of the byte
+//! string after it, so `"H$"` is "a big-endian u16 length, then that many
+//! bytes". Pants (the Python library) accepted a `NetStruct` as a
+//! `read_delimiter`. Here the format is a Rust struct:
+//!
+//! ```
+//! use pants::{delimiter::Packed, Framer, NetStruct};
+//!
+//! /// netstruct format `"!IH$5b"`.
+//! #[derive(NetStruct, Debug, PartialEq)]
+//! struct Greeting<'a> {
+//!     id: u32,
+//!     #[netstruct(len = u16)]
+//!     name: &'a str,
+//!     scores: [i8; 5],
+//! }
+//!
+//! let hello = Greeting { id: 7, name: "pants", scores: [1, -2, 3, -4, 5] };
+//! let bytes = hello.to_bytes()?;
+//! assert_eq!(bytes.len(), Greeting::MIN_SIZE + 5);
+//!
+//! let mut framer = Framer::new(Packed::<Greeting>::new());
+//! framer.push(&bytes);
+//! assert_eq!(framer.next_frame()?, Some(hello));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Field types
+//!
+//! | Rust field | netstruct | notes |
+//! |---|---|---|
+//! | `u8` `u16` `u32` `u64`, `i8` .. `i64` | `B H I Q`, `b h i q` (also `L`/`l` = 4 bytes) | |
+//! | `f32`, `f64` | `f`, `d` | |
+//! | `bool` | `?` | strict: a byte other than 0 or 1 is [`FrameError::InvalidBool`](crate::FrameError) |
+//! | `[u8; N]` | `Ns` | fixed bytes, kept as sent (padding included) |
+//! | `[T; N]` for a number type `T` | `Nb`, `NH`, ... | |
+//! | [`Pad<N>`] | `Nx` | skipped when read, zeros when written |
+//! | another `#[derive(NetStruct)]` type | its format, inlined | in its own byte order |
+//! | `&'a [u8]`, `&'a str`, `Vec<u8>`, `String` with `#[netstruct(len = L)]` | `L$` | `L` is any integer type above |
+//!
+//! Borrowed fields point into the receive buffer; `str` and `String`
+//! fields must be UTF-8 ([`FrameError::InvalidUtf8`](crate::FrameError)).
+//! A negative length (signed `L`) is [`FrameError::NegativeLength`](crate::FrameError):
+//! netstruct slices from the end of the buffer there, pants refuses.
+//!
+//! Byte order is network order (big-endian, netstruct `!` or `>`) unless the
+//! struct says `#[netstruct(little_endian)]` (netstruct `<`). Host-native
+//! layouts (`@`, `=`) are out of scope: they depend on the machine.
+//!
+//! # Incremental decoding
+//!
+//! [`NetStruct::decode`] on a partial buffer returns
+//! [`Needed::Exactly(n)`](crate::Needed::Exactly) with the same `n` that
+//! netstruct's `iter_unpack` yields: the fixed size of the whole struct plus
+//! every length learnt so far, minus what is buffered. The
+//! [`Framer`](crate::Framer) waits for exactly that many bytes before decoding
+//! again, and a length that cannot fit under its buffer limit is an overflow
+//! error as soon as the prefix is read, before anything is buffered for it.
+
+mod field;
+
+use alloc::vec::Vec;
+
+pub use field::{read_prefixed, write_prefixed, ByteString, Field, LenPrefix, Number, Reader, Stop};
+
+use crate::delimiter::{Decoded, Needed};
+use crate::error::{FrameError, PackError};
+
+/// A variable-length binary struct, usually made with
+/// [`#[derive(NetStruct)]`](derive@crate::NetStruct); see the [module docs](self).
+///
+/// Frame with [`delimiter::Packed<T>`](crate::delimiter::Packed), send with
+/// `write_packed` (every `NetStruct` is [`Pack`](crate::Pack)).
+pub trait NetStruct {
+    /// This type with its borrowed fields tied to a buffer of lifetime `'a`
+    /// (`Msg<'a>` for `Msg<'x>`; `Self` for a type that borrows nothing).
+    type Frame<'a>: Field<'a>;
+
+    /// The fixed part of the encoding: every field's size, with each byte
+    /// string counted as its length prefix alone (netstruct `minimum_size`).
+    const MIN_SIZE: usize;
+
+    /// Decodes one struct from the front of `buf`, borrowing from it.
+    ///
+    /// ```
+    /// use pants::{Decoded, NetStruct, Needed};
+    ///
+    /// #[derive(NetStruct, Debug, PartialEq)]
+    /// struct Line<'a> {
+    ///     #[netstruct(len = u8)]
+    ///     text: &'a [u8],
+    /// }
+    ///
+    /// assert_eq!(Line::decode(b"\x03ab")?, Decoded::Incomplete(Needed::Exactly(1)));
+    /// assert_eq!(Line::decode(b"\x03abc!")?, Decoded::Frame { frame: Line { text: b"abc" }, consumed: 4 });
+    /// # Ok::<(), pants::FrameError>(())
+    /// ```
+    fn decode<'a>(buf: &'a [u8]) -> Result<Decoded<Self::Frame<'a>>, FrameError> {
+        let mut reader = Reader::new(buf, Self::MIN_SIZE);
+        match <Self::Frame<'a> as Field<'a>>::read::<BigEndian>(&mut reader, "") {
+            Ok(frame) => Ok(Decoded::Frame { frame, consumed: reader.position() }),
+            Err(Stop::Short) => Ok(Decoded::Incomplete(Needed::Exactly(reader.missing()))),
+            Err(Stop::Invalid(error)) => Err(error),
+        }
+    }
+
+    /// The number of bytes [`encode`](NetStruct::encode) writes.
+    fn encoded_len(&self) -> usize;
+
+    /// Appends the encoding to `out`, length prefixes included. A byte string
+    /// too long for its prefix is [`PackError::TooLong`], and then nothing
+    /// is appended.
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), PackError>;
+
+    /// The encoding as a new vector.
+    ///
+    /// ```
+    /// use pants::NetStruct;
+    ///
+    /// #[derive(NetStruct)]
+    /// struct Pair { a: u8, b: u16 }
+    ///
+    /// assert_eq!(Pair { a: 1, b: 2 }.to_bytes()?, [1, 0, 2]);
+    /// # Ok::<(), pants::PackError>(())
+    /// ```
+    fn to_bytes(&self) -> Result<Vec<u8>, PackError> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode(&mut out)?;
+        Ok(out)
+    }
+}
+
+/// Byte order of a struct's numbers. Sealed: [`BigEndian`] or [`LittleEndian`].
+pub trait Order: sealed::Sealed {
+    /// Whether this is big-endian.
+    const BIG: bool;
+}
+
+/// Network byte order (netstruct `!` and `>`, and the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BigEndian {}
+
+/// Little-endian byte order (netstruct `<`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LittleEndian {}
+
+impl Order for BigEndian {
+    const BIG: bool = true;
+}
+
+impl Order for LittleEndian {
+    const BIG: bool = false;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::BigEndian {}
+    impl Sealed for super::LittleEndian {}
+}
+
+/// `N` bytes of padding (netstruct `Nx`): skipped when read, zeros when
+/// written.
+///
+/// ```
+/// use pants::{netstruct::Pad, NetStruct};
+///
+/// #[derive(NetStruct, Debug, PartialEq)]
+/// struct Aligned { tag: u8, _pad: Pad<3>, value: u32 }
+///
+/// let bytes = Aligned { tag: 1, _pad: Pad, value: 2 }.to_bytes()?;
+/// assert_eq!(bytes, [1, 0, 0, 0, 0, 0, 0, 2]);
+/// # Ok::<(), pants::PackError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Pad<const N: usize>;
+
+/// Re-exports for the code `#[derive(NetStruct)]` generates. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use alloc::vec::Vec;
+}
