@@ -6,9 +6,9 @@
 //! `pants::netstruct::Field` and `pants::NetStruct` for the struct.
 
 use proc_macro::TokenStream;
-use proc_macro2::{Span, TokenStream as TokenStream2};
-use quote::{quote, quote_spanned};
-use syn::{parse_macro_input, spanned::Spanned, Data, DeriveInput, Error, Fields, GenericParam, Lifetime, Type};
+use proc_macro2::{Spacing, Span, TokenStream as TokenStream2, TokenTree};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::{parse_macro_input, spanned::Spanned, Data, DeriveInput, Error, Fields, GenericParam, Lifetime, Token, Type};
 
 /// Derives `pants::NetStruct` for a struct with named fields.
 ///
@@ -87,6 +87,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let mut fields = Vec::new();
     for field in &named.named {
         let ident = field.ident.as_ref().expect("named field");
+        check_lifetimes(field.ty.to_token_stream(), lifetime.as_ref(), &input.ident)?;
         fields.push(FieldSpec {
             ident,
             name: ident.to_string().trim_start_matches("r#").to_string(),
@@ -105,34 +106,43 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let mut reads = Vec::new();
     let mut writes = Vec::new();
     let mut lens = Vec::new();
+    // Only the trait paths carry the field's span (so a type error points at
+    // the field's type, or at the `len` type); `reader`, `out` and `self` keep
+    // the call-site span, so they resolve even when the struct comes out of a
+    // `macro_rules!` with different hygiene. Every use of a type goes through
+    // the same `<T as Trait>` path, so rustc reports an unsupported type once.
     for f in &fields {
         let (ident, ty, fname) = (f.ident, f.ty, &f.name);
         let span = ty.span();
         match &f.kind {
             Kind::Plain => {
-                min_size.push(quote_spanned!(span=> <#ty as ::pants::netstruct::Field<#lt>>::MIN_SIZE));
-                reads.push(quote_spanned!(span=>
-                    #ident: <#ty as ::pants::netstruct::Field<#lt>>::read::<#order>(reader, #fname)?
-                ));
-                writes.push(quote_spanned!(span=>
-                    <#ty as ::pants::netstruct::Field<#lt>>::write::<#order>(&self.#ident, out, #fname)?;
-                ));
-                lens.push(quote_spanned!(span=> <#ty as ::pants::netstruct::Field<#lt>>::encoded_len(&self.#ident)));
+                let field = quote_spanned!(span=> <#ty as ::pants::netstruct::Field<#lt>>);
+                min_size.push(quote!(#field::MIN_SIZE));
+                reads.push(quote!(#ident: #field::read::<#order>(reader, #fname)?));
+                writes.push(quote!(#field::write::<#order>(&self.#ident, out, #fname)?;));
+                lens.push(quote!(#field::encoded_len(&self.#ident)));
             }
             Kind::Prefixed(len_ty) => {
                 let len_span = len_ty.span();
-                min_size.push(quote_spanned!(len_span=> <#len_ty as ::pants::netstruct::Number>::SIZE));
-                reads.push(quote_spanned!(span=>
-                    #ident: ::pants::netstruct::read_prefixed::<#lt, #len_ty, #ty, #order>(reader, #fname)?
-                ));
-                writes.push(quote_spanned!(span=>
-                    ::pants::netstruct::write_prefixed::<#len_ty, #order>(
-                        <#ty as ::pants::netstruct::ByteString<#lt>>::wire(&self.#ident), out, #fname)?;
-                ));
-                lens.push(quote_spanned!(span=>
-                    <#len_ty as ::pants::netstruct::Number>::SIZE
-                        + <#ty as ::pants::netstruct::ByteString<#lt>>::wire(&self.#ident).len()
-                ));
+                let prefix = quote_spanned!(len_span=> <#len_ty as ::pants::netstruct::LenPrefix>);
+                // A prefix's wire size is its memory size (the `LenPrefix`
+                // types are the primitive integers); `size_of` needs no trait,
+                // so a wrong `len` type is reported by `prefix` alone.
+                let prefix_size = quote_spanned!(len_span=> ::core::mem::size_of::<#len_ty>());
+                let bytes = quote_spanned!(span=> <#ty as ::pants::netstruct::ByteString<#lt>>);
+                // What `pants::netstruct::read_prefixed` / `write_prefixed` do.
+                min_size.push(prefix_size.clone());
+                reads.push(quote!(#ident: {
+                    let __pants_len = #prefix::read_len::<#order>(reader, #fname)?;
+                    reader.learn(__pants_len);
+                    #bytes::from_wire(reader.take(__pants_len)?, #fname)?
+                }));
+                writes.push(quote!({
+                    let __pants_bytes = #bytes::wire(&self.#ident);
+                    #prefix::write_len::<#order>(__pants_bytes.len(), out, #fname)?;
+                    out.extend_from_slice(__pants_bytes);
+                }));
+                lens.push(quote!(#prefix_size + #bytes::wire(&self.#ident).len()));
             }
         }
     }
@@ -192,6 +202,47 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     })
 }
 
+/// Borrowed fields can only borrow the receive buffer: every lifetime in a
+/// field's type must be the struct's lifetime parameter. Anything else
+/// (`&'static [u8]`, or a borrow in a struct without a lifetime) could never
+/// be decoded, and rustc's own error for it is a borrow-checker puzzle.
+fn check_lifetimes(tokens: TokenStream2, lifetime: Option<&Lifetime>, name: &syn::Ident) -> syn::Result<()> {
+    let mut tokens = tokens.into_iter();
+    while let Some(token) = tokens.next() {
+        match token {
+            TokenTree::Group(group) => check_lifetimes(group.stream(), lifetime, name)?,
+            TokenTree::Punct(p) if p.as_char() == '\'' && p.spacing() == Spacing::Joint => {
+                let Some(TokenTree::Ident(ident)) = tokens.next() else { continue };
+                let found = Lifetime { apostrophe: p.span(), ident };
+                match lifetime {
+                    Some(allowed) if found.ident == allowed.ident => {}
+                    Some(allowed) => {
+                        return Err(Error::new(
+                            found.ident.span(),
+                            format!(
+                                "NetStruct fields can only borrow the receive buffer: use the struct's lifetime \
+                                 `{allowed}` instead of `{found}` (or an owned `Vec<u8>`/`String`)"
+                            ),
+                        ))
+                    }
+                    None => {
+                        return Err(Error::new(
+                            found.ident.span(),
+                            format!(
+                                "NetStruct fields can only borrow the receive buffer, through the struct's lifetime \
+                                 parameter: declare `struct {name}<'a>` and borrow `'a` instead of `{found}` (or \
+                                 use an owned `Vec<u8>`/`String`)"
+                            ),
+                        ))
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Parses `#[netstruct(little_endian)]` / `#[netstruct(big_endian)]`.
 fn struct_order(input: &DeriveInput) -> syn::Result<bool> {
     let mut little = None;
@@ -201,6 +252,11 @@ fn struct_order(input: &DeriveInput) -> syn::Result<bool> {
                 true
             } else if meta.path.is_ident("big_endian") {
                 false
+            } else if meta.path.is_ident("native") {
+                return Err(meta.error(
+                    "native byte order (netstruct `@` or `=`) is not supported: it depends on the machine; \
+                     use `little_endian` or `big_endian`",
+                ));
             } else {
                 return Err(meta.error("unknown netstruct struct attribute: expected `little_endian` or `big_endian`"));
             };
@@ -219,11 +275,19 @@ fn field_kind(field: &syn::Field) -> syn::Result<Kind> {
     for attr in field.attrs.iter().filter(|a| a.path().is_ident("netstruct")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("len") {
+                if !meta.input.peek(Token![=]) {
+                    return Err(meta.error("expected `len = <integer type>`, e.g. `len = u16`"));
+                }
                 let ty: Type = meta.value()?.parse()?;
                 if len.replace(ty).is_some() {
                     return Err(meta.error("`len` given twice"));
                 }
                 Ok(())
+            } else if meta.path.is_ident("little_endian") || meta.path.is_ident("big_endian") {
+                Err(meta.error(
+                    "the byte order is set on the struct, not on a field: put #[netstruct(little_endian)] on \
+                     the struct (a nested NetStruct struct keeps its own order)",
+                ))
             } else {
                 Err(meta.error("unknown netstruct field attribute: expected `len = <integer type>`"))
             }

@@ -22,6 +22,13 @@ use crate::error::FrameError;
 /// Byte order: types that declare one (`#[br(big)]`) use it; for the others
 /// the delimiter's endian applies, big-endian (network order) by default.
 ///
+/// Untrusted counts: binrw reserves a `Vec<u8>`'s whole `count` before reading
+/// it, so a peer announcing a huge `u32`/`u64` count makes it allocate that
+/// much (for a `u64`, the allocation fails and the process aborts), before the
+/// framer's buffer limit can help. Bound such counts in the type
+/// (`#[br(assert(len <= 65_536))]` on the length field, which turns a larger
+/// one into [`FrameError::Malformed`]) or use a `u16` count.
+///
 /// ```
 /// use binrw::BinRead;
 /// use pants::{delimiter::Binrw, Framer};

@@ -18,8 +18,14 @@ fn compile(pattern: &str, anchored: bool) -> Result<Regex, DelimiterError> {
     if hir.properties().minimum_len().unwrap_or(1) == 0 {
         return Err(DelimiterError::EmptyMatch(pattern.to_string()));
     }
-    let source = if anchored { format!(r"\A(?:{pattern})") } else { pattern.to_string() };
-    Regex::new(&source).map_err(|e| DelimiterError::InvalidRegex(e.to_string()))
+    let invalid = |e: regex::Error| DelimiterError::InvalidRegex(e.to_string());
+    if !anchored {
+        return Regex::new(pattern).map_err(invalid);
+    }
+    // `pattern` parsed on its own, so wrapping it fails only if it ends in an
+    // `(?x)` comment that swallows the closing `)`. A newline ends the comment
+    // and, in `x` mode, matches nothing.
+    Regex::new(&format!(r"\A(?:{pattern})")).or_else(|_| Regex::new(&format!("\\A(?:{pattern}\n)"))).map_err(invalid)
 }
 
 /// Cuts the bytes before the first match of a regular expression; the match
@@ -173,6 +179,14 @@ mod tests {
         assert!(matches!(d.decode(b"x12\n").unwrap(), Decoded::Incomplete(Needed::Unknown)));
         let Decoded::Frame { frame, consumed } = d.decode(b"12\nx").unwrap() else { panic!() };
         assert_eq!((&frame[1], consumed), (&b"12"[..], 3));
+    }
+
+    #[test]
+    fn anchoring_survives_trailing_comment() {
+        let mut d = RegexMatch::new("(?x) (a) b # a comment").unwrap();
+        assert!(matches!(d.decode(b"xab").unwrap(), Decoded::Incomplete(Needed::Unknown)));
+        let Decoded::Frame { frame, consumed } = d.decode(b"abx").unwrap() else { panic!() };
+        assert_eq!((&frame[1], consumed), (&b"a"[..], 2));
     }
 
     #[test]

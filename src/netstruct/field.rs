@@ -81,7 +81,7 @@ impl<'a> Reader<'a> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a field of a #[derive(NetStruct)] struct",
     label = "not a NetStruct field type",
-    note = "fields can be integers, f32, f64, bool, [T; N] of those, pants::netstruct::Pad<N>, or another #[derive(NetStruct)] type",
+    note = "fields can be integers, f32, f64, bool, arrays [T; N] of integers or floats, pants::netstruct::Pad<N>, or another #[derive(NetStruct)] type",
     note = "byte strings (&[u8], &str, Vec<u8>, String) need a length prefix: #[netstruct(len = u16)]"
 )]
 pub trait Field<'a>: Sized {
@@ -100,6 +100,11 @@ pub trait Field<'a>: Sized {
 }
 
 /// A fixed-size number: the integer and float types.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a number type of a #[derive(NetStruct)] struct",
+    label = "not an integer or float type",
+    note = "arrays [T; N] in a NetStruct hold integers (u8 .. u128, i8 .. i128), f32 or f64"
+)]
 pub trait Number: Copy + sealed::Sealed {
     /// Encoded size.
     const SIZE: usize;
@@ -111,6 +116,11 @@ pub trait Number: Copy + sealed::Sealed {
 
 /// An integer type that can prefix a byte string with its length
 /// (`#[netstruct(len = u16)]`, netstruct `H$`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the length prefix of a byte string",
+    label = "#[netstruct(len = ..)] needs u8, u16, u32, u64, i8, i16, i32 or i64",
+    note = "the length comes from one integer before the bytes, like netstruct's `B$` or `H$`"
+)]
 pub trait LenPrefix: Number {
     /// The largest length the prefix can hold.
     const MAX: u64;
@@ -133,8 +143,8 @@ pub trait ByteString<'a>: Sized {
     fn wire(&self) -> &[u8];
 }
 
-/// Reads `L` then that many bytes as an `S`: the code behind
-/// `#[netstruct(len = L)]`.
+/// Reads `L` then that many bytes as an `S`, as `#[netstruct(len = L)]`
+/// does (the derive inlines this, so that a wrong type is reported once).
 #[inline]
 pub fn read_prefixed<'a, L: LenPrefix, S: ByteString<'a>, O: Order>(
     reader: &mut Reader<'a>,
@@ -146,7 +156,7 @@ pub fn read_prefixed<'a, L: LenPrefix, S: ByteString<'a>, O: Order>(
     Ok(S::from_wire(bytes, name)?)
 }
 
-/// Writes `bytes` with an `L` length prefix.
+/// Writes `bytes` with an `L` length prefix, as `#[netstruct(len = L)]` does.
 #[inline]
 pub fn write_prefixed<L: LenPrefix, O: Order>(
     bytes: &[u8],
@@ -285,6 +295,11 @@ impl<'a, T: Number, const N: usize> Field<'a> for [T; N] {
         // Check the whole array is there first, so a short buffer costs nothing.
         let mut probe = Reader { buf: reader.buf, pos: reader.pos, known: 0 };
         probe.take(T::SIZE * N)?;
+        // `[x; 0]` still evaluates `x`: an empty array (netstruct `0B`) must
+        // not read a number. The conversion only succeeds when N is 0.
+        if let Ok(empty) = <[T; N]>::try_from(&[][..]) {
+            return Ok(empty);
+        }
         let mut out = [T::read_number::<O>(reader)?; N];
         for slot in out.iter_mut().skip(1) {
             *slot = T::read_number::<O>(reader)?;

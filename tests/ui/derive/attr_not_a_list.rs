@@ -1,0 +1,9 @@
+use pants::NetStruct;
+
+#[derive(NetStruct)]
+#[netstruct = "little_endian"]
+struct Msg {
+    id: u32,
+}
+
+fn main() {}

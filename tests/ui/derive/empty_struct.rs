@@ -1,0 +1,6 @@
+use pants::NetStruct;
+
+#[derive(NetStruct)]
+struct Msg {}
+
+fn main() {}

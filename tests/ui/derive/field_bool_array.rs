@@ -1,0 +1,8 @@
+use pants::NetStruct;
+
+#[derive(NetStruct)]
+struct Msg {
+    flags: [bool; 4],
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use pants::NetStruct;
+
+#[derive(NetStruct)]
+struct Msg {
+    letter: char,
+}
+
+fn main() {}

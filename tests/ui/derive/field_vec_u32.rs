@@ -1,0 +1,9 @@
+use pants::NetStruct;
+
+#[derive(NetStruct)]
+struct Msg {
+    id: u8,
+    values: Vec<u32>,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use pants::NetStruct;
+
+#[derive(NetStruct)]
+struct Msg(u8, u16);
+
+fn main() {}

@@ -1,0 +1,8 @@
+use pants::NetStruct;
+
+#[derive(NetStruct)]
+struct Msg<T> {
+    value: T,
+}
+
+fn main() {}

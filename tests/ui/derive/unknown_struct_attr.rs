@@ -1,0 +1,9 @@
+use pants::NetStruct;
+
+#[derive(NetStruct)]
+#[netstruct(packed)]
+struct Msg {
+    id: u32,
+}
+
+fn main() {}
