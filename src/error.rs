@@ -144,3 +144,80 @@ pub enum PackError {
     #[error("binrw could not write the value: {0}")]
     Binrw(String),
 }
+
+/// What went wrong on a stream or server: the error handed to the error
+/// callbacks of [`Handler`](crate::Handler) and returned by stream methods
+/// used in the wrong state.
+#[cfg(feature = "std")]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// A host name could not be resolved.
+    #[error("could not resolve {host}: {source}")]
+    Resolve {
+        /// The host name.
+        host: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No address could be connected to (the last attempt's error).
+    #[error("could not connect to {address}: {source}")]
+    Connect {
+        /// The address tried last.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Listening failed (bind or listen).
+    #[error("could not listen on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Accepting a connection failed. The server backs off and goes on.
+    #[error("accept failed: {0}")]
+    Accept(std::io::Error),
+    /// Reading from the socket failed (a reset peer, say).
+    #[error("read failed: {0}")]
+    Read(std::io::Error),
+    /// Writing to the socket failed (a reset peer, say); what was queued is
+    /// dropped.
+    #[error("write failed: {0}")]
+    Write(std::io::Error),
+    /// Reading a file for `write_file` failed.
+    #[error("could not send the file: {0}")]
+    File(std::io::Error),
+    /// The peer's bytes could not be framed (see [`FrameError`]); includes a
+    /// partial frame left when the peer closed ([`FrameError::Truncated`]).
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// A value could not be packed for `write_packed`.
+    #[error(transparent)]
+    Pack(#[from] PackError),
+    /// The operation needs an open stream.
+    #[error("{0}() called on a closed stream")]
+    Closed(&'static str),
+    /// The operation needs a connected stream.
+    #[error("{0}() called on a stream that is not connected")]
+    NotConnected(&'static str),
+    /// `connect()` on a stream that is connected or connecting.
+    #[error("connect() called on a stream that is already active")]
+    AlreadyActive,
+    /// A stream id that names no open stream.
+    #[error("no open stream {0}")]
+    NoSuchStream(crate::StreamId),
+    /// A typed access named the wrong handler type.
+    #[error("stream {0} has another handler type")]
+    WrongHandler(crate::StreamId),
+    /// The stream's own callback is running: use the `&mut Stream` it was given.
+    #[error("stream {0} is busy: its own callback is running")]
+    Busy(crate::StreamId),
+    /// The stream was silent for longer than its idle or read timeout.
+    #[error("{0} timeout expired")]
+    Timeout(&'static str),
+    /// A handler callback panicked; the stream was closed.
+    #[error("a handler callback panicked: {0}")]
+    Panicked(String),
+}

@@ -66,6 +66,11 @@ pub struct Framer<D> {
     /// Do not decode again before this many bytes are buffered (what the
     /// delimiter said it needs).
     wait_for: usize,
+    /// Bytes were dropped ([`discard`](Framer::discard), [`clear`](Framer::clear)):
+    /// the delimiter's per-frame progress (a scan offset) no longer matches the
+    /// buffer, so it is [reset](Delimiter::reset) before the next decode. A flag
+    /// rather than a call because those methods need no `D: Delimiter` bound.
+    reset_pending: bool,
 }
 
 impl<D: Delimiter> Framer<D> {
@@ -79,7 +84,15 @@ impl<D: Delimiter> Framer<D> {
     /// ```
     pub fn new(mut delimiter: D) -> Self {
         delimiter.reset();
-        Framer { delimiter, buf: Vec::new(), start: 0, end: 0, buffer_size: DEFAULT_BUFFER_SIZE, wait_for: 0 }
+        Framer {
+            delimiter,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            buffer_size: DEFAULT_BUFFER_SIZE,
+            wait_for: 0,
+            reset_pending: false,
+        }
     }
 
     /// Sets the buffer limit (Pants' `buffer_size`), builder style.
@@ -133,6 +146,7 @@ impl<D: Delimiter> Framer<D> {
         delimiter.reset();
         self.delimiter = delimiter;
         self.wait_for = 0;
+        self.reset_pending = false;
     }
 
     /// Switches to a delimiter of another type: `Framer<D>` becomes
@@ -147,6 +161,7 @@ impl<D: Delimiter> Framer<D> {
             end: self.end,
             buffer_size: self.buffer_size,
             wait_for: 0,
+            reset_pending: false,
         }
     }
 
@@ -157,6 +172,10 @@ impl<D: Delimiter> Framer<D> {
     /// [module docs](self) for errors.
     #[inline]
     pub fn next_frame(&mut self) -> Result<Option<D::Output<'_>>, FrameError> {
+        if self.reset_pending {
+            self.delimiter.reset();
+            self.reset_pending = false;
+        }
         let len = self.end - self.start;
         if len < self.wait_for {
             return self.check_limit(self.wait_for).map(|()| None);
@@ -288,6 +307,7 @@ impl<D> Framer<D> {
     pub fn discard(&mut self, n: usize) {
         self.start += n.min(self.len());
         self.wait_for = 0;
+        self.reset_pending = true;
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -300,6 +320,7 @@ impl<D> Framer<D> {
         self.start = 0;
         self.end = 0;
         self.wait_for = 0;
+        self.reset_pending = true;
     }
 
     /// Frees the buffer's memory if nothing is buffered (an idle connection
@@ -332,6 +353,14 @@ impl<D> Framer<D> {
         if self.buf.len() - self.end >= n {
             return;
         }
+        if self.buf.capacity() > self.buf.len() {
+            // Storage from a pool comes with capacity but no length: use it
+            // (zeroing it once) before allocating.
+            self.buf.resize(self.buf.capacity(), 0);
+            if self.buf.len() - self.end >= n {
+                return;
+            }
+        }
         let live = self.end - self.start;
         if self.start >= live && self.buf.len() - live >= n {
             self.buf.copy_within(self.start..self.end, 0);
@@ -343,6 +372,60 @@ impl<D> Framer<D> {
         }
         self.start = 0;
         self.end = live;
+    }
+}
+
+/// A framer's buffer without its delimiter: what a stream keeps while it
+/// switches delimiter type behind a type-erased reader.
+#[cfg(feature = "std")]
+pub(crate) struct RawBuffer {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    buffer_size: usize,
+}
+
+#[cfg(feature = "std")]
+impl<D: Delimiter> Framer<D> {
+    /// Splits off the delimiter, keeping the buffered bytes.
+    pub(crate) fn into_raw(self) -> RawBuffer {
+        RawBuffer { buf: self.buf, start: self.start, end: self.end, buffer_size: self.buffer_size }
+    }
+
+    /// A framer over `raw` with a new delimiter.
+    pub(crate) fn from_raw(raw: RawBuffer, mut delimiter: D) -> Self {
+        delimiter.reset();
+        Framer {
+            delimiter,
+            buf: raw.buf,
+            start: raw.start,
+            end: raw.end,
+            buffer_size: raw.buffer_size,
+            wait_for: 0,
+            reset_pending: false,
+        }
+    }
+
+    /// Gives an empty framer the storage `spare` (a pooled buffer), so an
+    /// idle stream needs no buffer of its own. Does nothing if bytes are
+    /// buffered or the framer already has storage.
+    pub(crate) fn lend_storage(&mut self, spare: &mut Vec<u8>) {
+        if self.is_empty() && self.buf.is_empty() {
+            std::mem::swap(&mut self.buf, spare);
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Takes the storage back out if nothing is buffered.
+    pub(crate) fn reclaim_storage(&mut self) -> Option<Vec<u8>> {
+        if self.is_empty() && !self.buf.is_empty() {
+            self.start = 0;
+            self.end = 0;
+            Some(std::mem::take(&mut self.buf))
+        } else {
+            None
+        }
     }
 }
 

@@ -47,17 +47,36 @@ extern crate alloc;
 // Lets `#[derive(NetStruct)]` refer to `::pants` inside this crate too.
 extern crate self as pants;
 
+#[cfg(feature = "std")]
+pub mod address;
 pub mod delimiter;
+#[cfg(feature = "std")]
+pub mod engine;
 pub mod error;
 pub mod framer;
 pub mod netstruct;
 pub mod pack;
+#[cfg(feature = "std")]
+pub mod server;
+#[cfg(feature = "std")]
+pub mod stream;
 
 pub use delimiter::{Decoded, Delimiter, Needed};
 pub use error::{DelimiterError, FrameError, PackError};
 pub use framer::Framer;
 pub use netstruct::NetStruct;
 pub use pack::Pack;
+
+#[cfg(feature = "std")]
+pub use address::Address;
+#[cfg(feature = "std")]
+pub use engine::{Engine, Remote, TimerId};
+#[cfg(feature = "std")]
+pub use error::StreamError;
+#[cfg(feature = "std")]
+pub use server::{Server, ServerHandler};
+#[cfg(feature = "std")]
+pub use stream::{AnyDelimiter, Handler, Read, Stream, StreamBuilder, StreamId};
 
 /// Derives [`NetStruct`](trait@NetStruct) (and so [`Pack`]) for a struct with
 /// named fields; see the [`netstruct`] module for field types and attributes.

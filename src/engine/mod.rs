@@ -1,0 +1,491 @@
+//! The event loop: one thread, one `mio::Poll`, every stream and server.
+//!
+//! An [`Engine`] owns the streams and servers registered with it and calls
+//! their handlers when something happens. It is single-threaded: an `Engine`
+//! is a cheap, cloneable handle (`Rc`) that handlers reach through
+//! [`Stream::engine`](crate::Stream::engine), and other threads talk to it
+//! through a [`Remote`].
+//!
+//! ```
+//! use pants::Engine;
+//! use std::{cell::Cell, rc::Rc, time::Duration};
+//!
+//! let engine = Engine::new()?;
+//! let fired = Rc::new(Cell::new(Vec::new()));
+//! let log = fired.clone();
+//! engine.defer(Duration::from_millis(20), move |engine| {
+//!     log.set([log.take(), vec!["later"]].concat());
+//!     engine.stop();
+//! });
+//! let log = fired.clone();
+//! engine.callback(move |_| log.set([log.take(), vec!["next iteration"]].concat()));
+//! engine.run()?;
+//! assert_eq!(fired.take(), ["next iteration", "later"]);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Timers
+//!
+//! [`callback`](Engine::callback) runs a function on the next iteration,
+//! [`defer`](Engine::defer) after a delay, [`cycle`](Engine::cycle) every
+//! interval. Each returns a [`TimerId`] for [`cancel`](Engine::cancel). Timers
+//! fire in deadline order (creation order for equal deadlines), never early;
+//! a cycle whose callback overran its interval is not fired in a burst to
+//! catch up: it skips to the next interval from now. A cycle can cancel
+//! itself from inside its own function.
+//!
+//! # Panics in handlers
+//!
+//! A handler callback that panics takes down its own stream only: the panic
+//! is caught, logged, the stream is closed without calling the handler again,
+//! and every other stream and the engine go on (Pants' `_safely_call`). A
+//! timer function that panics is logged and dropped. This needs the default
+//! `panic = "unwind"`.
+
+mod remote;
+mod slab;
+mod timers;
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Registry, Token};
+
+pub use remote::Remote;
+pub(crate) use slab::{Channel, Slab};
+pub use timers::TimerId;
+use timers::{Task, Timers};
+
+use crate::error::StreamError;
+use crate::StreamId;
+
+/// An operation waiting for a busy channel.
+type ChannelOp = Box<dyn FnOnce(&mut dyn Channel, &Engine)>;
+
+/// Token of the engine's waker.
+const WAKER: Token = Token(usize::MAX);
+
+/// The single-threaded event loop; see the [module docs](self).
+#[derive(Clone)]
+pub struct Engine {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    poll: RefCell<Poll>,
+    events: RefCell<Events>,
+    registry: Registry,
+    channels: RefCell<Slab>,
+    timers: RefCell<Timers>,
+    /// Channels with work that no OS event will announce (more to read after
+    /// their fair share, a delimiter switched outside `on_read`, a new
+    /// connection to announce, queued bytes to flush).
+    ready: RefCell<VecDeque<StreamId>>,
+    /// Operations on channels that were busy when asked for.
+    deferred: RefCell<Vec<(StreamId, ChannelOp)>>,
+    stopped: Cell<bool>,
+    running: Cell<bool>,
+    remote: Remote,
+    /// Spare buffers, lent to streams while they read or write, so that an
+    /// idle stream holds none.
+    pool: RefCell<Vec<Vec<u8>>>,
+}
+
+/// How many spare buffers the pool keeps, and the largest it keeps.
+const POOL_COUNT: usize = 64;
+const POOL_MAX_CAPACITY: usize = 256 * 1024;
+
+impl Engine {
+    /// A new engine with its own `mio::Poll`.
+    pub fn new() -> io::Result<Engine> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let remote = Remote::new(mio::Waker::new(poll.registry(), WAKER)?);
+        Ok(Engine {
+            inner: Rc::new(Inner {
+                poll: RefCell::new(poll),
+                events: RefCell::new(Events::with_capacity(1024)),
+                registry,
+                channels: RefCell::new(Slab::default()),
+                timers: RefCell::new(Timers::default()),
+                ready: RefCell::new(VecDeque::new()),
+                deferred: RefCell::new(Vec::new()),
+                stopped: Cell::new(false),
+                running: Cell::new(false),
+                remote,
+                pool: RefCell::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs the loop until [`stop`](Engine::stop) is called (from a handler,
+    /// a timer, or another thread through a [`Remote`]).
+    pub fn run(&self) -> io::Result<()> {
+        self.inner.stopped.set(false);
+        while !self.inner.stopped.get() {
+            self.poll(None)?;
+        }
+        Ok(())
+    }
+
+    /// Runs until `done` returns true, [`stop`](Engine::stop) is called, or
+    /// `timeout` passes; returns whether `done` became true. `done` is checked
+    /// after every iteration, and at least every 10 ms. Handy in tests and
+    /// for driving the engine from another loop.
+    pub fn run_until(&self, timeout: Duration, mut done: impl FnMut() -> bool) -> io::Result<bool> {
+        let deadline = Instant::now() + timeout;
+        self.inner.stopped.set(false);
+        loop {
+            if done() {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= deadline || self.inner.stopped.get() {
+                return Ok(done());
+            }
+            // `done` may depend on other threads: look again at least every
+            // 10 ms even when no event arrives.
+            self.poll(Some((deadline - now).min(Duration::from_millis(10))))?;
+        }
+    }
+
+    /// Stops [`run`](Engine::run) after the current iteration.
+    pub fn stop(&self) {
+        self.inner.stopped.set(true);
+    }
+
+    /// Whether [`stop`](Engine::stop) was called since `run` started.
+    pub fn is_stopped(&self) -> bool {
+        self.inner.stopped.get()
+    }
+
+    /// A `Send + Clone` handle for other threads: post closures into the loop
+    /// or stop it.
+    pub fn remote(&self) -> Remote {
+        self.inner.remote.clone()
+    }
+
+    /// The engine's notion of now.
+    pub fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// Runs `f` on the next iteration of the loop.
+    pub fn callback(&self, f: impl FnOnce(&Engine) + 'static) -> TimerId {
+        self.inner.timers.borrow_mut().add(Instant::now(), Task::Once(Box::new(f)))
+    }
+
+    /// Runs `f` once, `delay` from now (never earlier).
+    pub fn defer(&self, delay: Duration, f: impl FnOnce(&Engine) + 'static) -> TimerId {
+        self.inner.timers.borrow_mut().add(Instant::now() + delay, Task::Once(Box::new(f)))
+    }
+
+    /// Runs `f` every `interval`, first `interval` from now, until cancelled.
+    pub fn cycle(&self, interval: Duration, f: impl FnMut(&Engine) + 'static) -> TimerId {
+        self.inner.timers.borrow_mut().add(Instant::now() + interval, Task::Cycle(interval, Box::new(f)))
+    }
+
+    /// Cancels a timer; returns whether it was still pending. Cancelling a
+    /// cycle from inside its own function works.
+    pub fn cancel(&self, id: TimerId) -> bool {
+        self.inner.timers.borrow_mut().cancel(id)
+    }
+
+    /// Whether a timer is still pending (not fired, not cancelled).
+    pub fn is_pending(&self, id: TimerId) -> bool {
+        self.inner.timers.borrow().is_live(id)
+    }
+
+    /// Runs one iteration: waits for events (at most `timeout`, or until the
+    /// next timer; `None` waits as long as needed), then dispatches them, runs
+    /// due timers and posted closures.
+    pub fn poll(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let inner = &self.inner;
+        if inner.running.replace(true) {
+            return Err(io::Error::other("Engine::poll called from inside the engine"));
+        }
+        let result = self.iterate(timeout);
+        inner.running.set(false);
+        result
+    }
+
+    fn iterate(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let inner = &self.inner;
+        let mut timeout = timeout;
+        if !inner.ready.borrow().is_empty() || inner.remote.has_jobs() {
+            timeout = Some(Duration::ZERO);
+        } else if let Some(deadline) = inner.timers.borrow().next_deadline() {
+            let until = deadline.saturating_duration_since(Instant::now());
+            timeout = Some(timeout.map_or(until, |t| t.min(until)));
+        }
+
+        let mut events = inner.events.borrow_mut();
+        match inner.poll.borrow_mut().poll(&mut events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        // Copy out, so handlers can use the engine freely while we dispatch.
+        let fired: Vec<(Token, Readiness)> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.token(),
+                    Readiness {
+                        readable: e.is_readable() || e.is_read_closed() || e.is_error(),
+                        writable: e.is_writable() || e.is_write_closed() || e.is_error(),
+                    },
+                )
+            })
+            .collect();
+        drop(events);
+
+        for (token, readiness) in fired {
+            if token == WAKER {
+                continue;
+            }
+            // A token carries the slot's generation: events for a channel that
+            // closed earlier in this iteration never reach its successor.
+            let _ = self.with_channel(StreamId::from_token(token), |channel, engine| channel.event(engine, readiness));
+        }
+
+        self.run_timers();
+        for job in inner.remote.take_jobs() {
+            self.guard("a posted closure", || job(self));
+        }
+        if inner.remote.take_stop() {
+            self.stop();
+        }
+        self.run_ready();
+        Ok(())
+    }
+
+    fn run_timers(&self) {
+        let now = Instant::now();
+        let limit = self.inner.timers.borrow().limit();
+        loop {
+            let due = self.inner.timers.borrow_mut().pop_due(now, limit);
+            let Some((id, task)) = due else { break };
+            match task {
+                Task::Once(f) => {
+                    self.inner.timers.borrow_mut().fired(id);
+                    self.guard("a timer", || f(self));
+                }
+                Task::Cycle(interval, mut f) => {
+                    let ok = self.guard("a cycle", || f(self));
+                    if ok {
+                        let after = Instant::now();
+                        let mut next = now + interval;
+                        if next <= after {
+                            next = after + interval;
+                        }
+                        self.inner.timers.borrow_mut().requeue(id, next, Task::Cycle(interval, f));
+                    } else {
+                        self.inner.timers.borrow_mut().fired(id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn run_ready(&self) {
+        // Only what is queued now: work queued while serving waits for the
+        // next iteration (which then polls without blocking).
+        let batch: Vec<StreamId> = self.inner.ready.borrow_mut().drain(..).collect();
+        for id in batch {
+            let _ = self.with_channel(id, |channel, engine| channel.service(engine));
+        }
+    }
+
+    /// Runs `f`, catching a panic; returns false if it panicked.
+    fn guard(&self, what: &str, f: impl FnOnce()) -> bool {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(()) => true,
+            Err(panic) => {
+                log::error!("{what} panicked: {}", crate::stream::panic_message(&*panic));
+                false
+            }
+        }
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// Asks for `id` to be serviced this iteration or the next, without an
+    /// OS event.
+    pub(crate) fn mark_ready(&self, id: StreamId) {
+        self.inner.ready.borrow_mut().push_back(id);
+    }
+
+    pub(crate) fn insert(&self, make: impl FnOnce(StreamId) -> Box<dyn Channel>) -> StreamId {
+        self.inner.channels.borrow_mut().insert(make)
+    }
+
+    /// Lends the channel `id` to `f`. While lent, the channel's slot is busy:
+    /// operations on it from other channels are deferred until it is back.
+    /// A channel that is closed when `f` returns is dropped.
+    pub(crate) fn with_channel<R>(
+        &self,
+        id: StreamId,
+        f: impl FnOnce(&mut dyn Channel, &Engine) -> R,
+    ) -> Result<R, StreamError> {
+        let mut channel = self.inner.channels.borrow_mut().take(id)?;
+        let result = f(&mut *channel, self);
+        self.put_back(id, channel);
+        Ok(result)
+    }
+
+    fn put_back(&self, id: StreamId, mut channel: Box<dyn Channel>) {
+        loop {
+            let ops: Vec<_> = {
+                let mut deferred = self.inner.deferred.borrow_mut();
+                if !deferred.iter().any(|(target, _)| *target == id) {
+                    break;
+                }
+                let (mine, others) = std::mem::take(&mut *deferred).into_iter().partition(|(t, _)| *t == id);
+                *deferred = others;
+                mine
+            };
+            for (_, op) in ops {
+                op(&mut *channel, self);
+            }
+        }
+        if channel.is_done() {
+            self.inner.channels.borrow_mut().remove(id);
+            // Dropping may run user code (a handler's Drop): outside borrows.
+            drop(channel);
+        } else {
+            self.inner.channels.borrow_mut().restore(id, channel);
+        }
+    }
+
+    /// Runs `op` on channel `id` now, or when it is no longer busy.
+    pub(crate) fn on_channel(
+        &self,
+        id: StreamId,
+        op: impl FnOnce(&mut dyn Channel, &Engine) + 'static,
+    ) -> Result<(), StreamError> {
+        let state = self.inner.channels.borrow().check(id);
+        match state {
+            Ok(()) => self.with_channel(id, op),
+            Err(StreamError::Busy(_)) => {
+                self.inner.deferred.borrow_mut().push((id, Box::new(op)));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A spare buffer from the pool (empty, maybe with capacity).
+    pub(crate) fn take_buffer(&self) -> Vec<u8> {
+        self.inner.pool.borrow_mut().pop().unwrap_or_default()
+    }
+
+    /// Returns a buffer to the pool.
+    pub(crate) fn give_buffer(&self, mut buffer: Vec<u8>) {
+        if buffer.capacity() == 0 || buffer.capacity() > POOL_MAX_CAPACITY {
+            return;
+        }
+        let mut pool = self.inner.pool.borrow_mut();
+        if pool.len() < POOL_COUNT {
+            buffer.clear();
+            pool.push(buffer);
+        }
+    }
+
+    /// Runs `f` with the handler and stream `id`, then flushes and closes as
+    /// the stream's own callbacks would. This is how code outside a stream's
+    /// callbacks (a timer, another stream's handler) reaches it with its
+    /// types. Errors: no such open stream, a stream with another handler
+    /// type, or the stream's own callback is running (use the `&mut Stream`
+    /// it was given).
+    ///
+    /// ```
+    /// # use pants::{Engine, Handler, Stream, StreamId};
+    /// struct Counter { seen: usize }
+    /// impl Handler for Counter {}
+    ///
+    /// fn seen(engine: &Engine, id: StreamId) -> Result<usize, pants::StreamError> {
+    ///     engine.with_stream::<Counter, _>(id, |counter, _stream| counter.seen)
+    /// }
+    /// ```
+    pub fn with_stream<H: crate::Handler, R>(
+        &self,
+        id: StreamId,
+        f: impl FnOnce(&mut H, &mut crate::Stream<H>) -> R,
+    ) -> Result<R, StreamError> {
+        self.with_channel(id, |channel, _| match channel.as_any().downcast_mut::<crate::stream::StreamChannel<H>>() {
+            Some(stream) => stream.invoke(f).ok_or(StreamError::Closed("with_stream")),
+            None => Err(StreamError::WrongHandler(id)),
+        })?
+    }
+
+    /// Queues bytes on stream `id`, whatever its handler type: how one
+    /// stream's handler writes to another (a chat server broadcasting). They
+    /// are sent at the end of this loop iteration. If `id` is the stream whose
+    /// callback is running, they are queued after what that callback writes.
+    pub fn write_to(&self, id: StreamId, data: impl AsRef<[u8]>) -> Result<(), StreamError> {
+        let data = data.as_ref();
+        let state = self.inner.channels.borrow().check(id);
+        match state {
+            Ok(()) => self.with_channel(id, |channel, engine| channel.write_bytes(engine, data))?,
+            Err(StreamError::Busy(_)) => {
+                let data = data.to_vec();
+                self.inner.deferred.borrow_mut().push((
+                    id,
+                    Box::new(move |channel, engine| {
+                        if let Err(e) = channel.write_bytes(engine, &data) {
+                            log::debug!("deferred write to {id} dropped: {e}");
+                        }
+                    }),
+                ));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Closes stream `id` after flushing what it has queued (or at once,
+    /// dropping it, if `flush` is false).
+    pub fn close_stream(&self, id: StreamId, flush: bool) -> Result<(), StreamError> {
+        self.on_channel(id, move |channel, engine| channel.close(engine, flush))
+    }
+
+    /// The local address of stream or server `id` (for a server listening on
+    /// port 0, the port it got).
+    pub fn local_address(&self, id: StreamId) -> Result<Option<crate::Address>, StreamError> {
+        self.with_channel(id, |channel, _| channel.local_address())
+    }
+
+    /// The open connections of server `id`.
+    pub fn connections(&self, id: StreamId) -> Result<Vec<StreamId>, StreamError> {
+        self.with_channel(id, |channel, _| channel.connections())?.ok_or(StreamError::WrongHandler(id))
+    }
+
+    /// The ids of every open stream and server.
+    pub fn ids(&self) -> Vec<StreamId> {
+        self.inner.channels.borrow().ids()
+    }
+
+    /// How many streams and servers are open.
+    pub fn channel_count(&self) -> usize {
+        self.inner.channels.borrow().len()
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("channels", &self.channel_count()).finish()
+    }
+}
+
+/// What the OS said about a channel.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Readiness {
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
+}

@@ -1,0 +1,124 @@
+//! The engine's table of channels (streams and servers), indexed by id.
+
+use std::any::Any;
+
+use super::{Engine, Readiness};
+use crate::error::StreamError;
+use crate::StreamId;
+
+/// A stream or server as the engine sees it.
+pub(crate) trait Channel: Any {
+    /// The OS reported readiness.
+    fn event(&mut self, engine: &Engine, readiness: Readiness);
+    /// Work queued with [`Engine::mark_ready`].
+    fn service(&mut self, engine: &Engine);
+    /// Whether the channel is finished and can be dropped.
+    fn is_done(&self) -> bool;
+    /// For typed access ([`Engine::with_stream`](crate::Engine::with_stream)).
+    fn as_any(&mut self) -> &mut dyn Any;
+    /// Queues bytes from another channel (a broadcast, say).
+    fn write_bytes(&mut self, engine: &Engine, bytes: &[u8]) -> Result<(), StreamError>;
+    /// Closes, flushing what is queued or not.
+    fn close(&mut self, engine: &Engine, flush: bool);
+    /// The local address (a server's listening address).
+    fn local_address(&self) -> Option<crate::Address>;
+    /// A server's open connections; `None` for a stream.
+    fn connections(&self) -> Option<Vec<StreamId>>;
+}
+
+enum Slot {
+    Free,
+    Busy,
+    Open(Box<dyn Channel>),
+}
+
+struct Entry {
+    generation: u32,
+    slot: Slot,
+}
+
+/// Slots with generations, so that a stale id (of a closed channel whose slot
+/// was reused) is never mistaken for the new channel.
+#[derive(Default)]
+pub(crate) struct Slab {
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl Slab {
+    pub(crate) fn insert(&mut self, make: impl FnOnce(StreamId) -> Box<dyn Channel>) -> StreamId {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                self.entries.push(Entry { generation: 0, slot: Slot::Free });
+                (self.entries.len() - 1) as u32
+            }
+        };
+        let entry = &mut self.entries[index as usize];
+        let id = StreamId::new(index, entry.generation);
+        // Reserve the slot before `make` (which may not touch the slab).
+        entry.slot = Slot::Busy;
+        let channel = make(id);
+        self.entries[index as usize].slot = Slot::Open(channel);
+        self.len += 1;
+        id
+    }
+
+    fn entry(&mut self, id: StreamId) -> Result<&mut Entry, StreamError> {
+        match self.entries.get_mut(id.index() as usize) {
+            Some(entry) if entry.generation == id.generation() => Ok(entry),
+            _ => Err(StreamError::NoSuchStream(id)),
+        }
+    }
+
+    pub(crate) fn check(&self, id: StreamId) -> Result<(), StreamError> {
+        match self.entries.get(id.index() as usize) {
+            Some(Entry { generation, slot: Slot::Open(_) }) if *generation == id.generation() => Ok(()),
+            Some(Entry { generation, slot: Slot::Busy }) if *generation == id.generation() => {
+                Err(StreamError::Busy(id))
+            }
+            _ => Err(StreamError::NoSuchStream(id)),
+        }
+    }
+
+    pub(crate) fn take(&mut self, id: StreamId) -> Result<Box<dyn Channel>, StreamError> {
+        let entry = self.entry(id)?;
+        match std::mem::replace(&mut entry.slot, Slot::Busy) {
+            Slot::Open(channel) => Ok(channel),
+            Slot::Busy => Err(StreamError::Busy(id)),
+            Slot::Free => {
+                entry.slot = Slot::Free;
+                Err(StreamError::NoSuchStream(id))
+            }
+        }
+    }
+
+    pub(crate) fn restore(&mut self, id: StreamId, channel: Box<dyn Channel>) {
+        if let Ok(entry) = self.entry(id) {
+            entry.slot = Slot::Open(channel);
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: StreamId) {
+        if let Ok(entry) = self.entry(id) {
+            entry.slot = Slot::Free;
+            entry.generation = entry.generation.wrapping_add(1);
+            self.free.push(id.index());
+            self.len -= 1;
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn ids(&self) -> Vec<StreamId> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !matches!(e.slot, Slot::Free))
+            .map(|(i, e)| StreamId::new(i as u32, e.generation))
+            .collect()
+    }
+}

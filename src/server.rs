@@ -1,0 +1,467 @@
+//! Servers: listening sockets that turn each accepted connection into a
+//! typed stream.
+//!
+//! A [`ServerHandler`] decides, in [`on_accept`](ServerHandler::on_accept),
+//! what stream each peer gets (a [`StreamBuilder`] with its handler and first
+//! delimiter), or refuses the peer. [`Server::new`] makes a server from one;
+//! [`Server::from_fn`] from a closure.
+//!
+//! ```no_run
+//! use pants::{delimiter::Raw, Engine, Handler, Read, Server, Stream};
+//!
+//! struct Echo;
+//! impl Handler for Echo {}
+//! impl Read<Raw> for Echo {
+//!     fn on_read(&mut self, stream: &mut Stream<Self, Raw>, data: &[u8]) {
+//!         let _ = stream.write(data);
+//!     }
+//! }
+//!
+//! let engine = Engine::new()?;
+//! Server::from_fn(|_peer| Some(Stream::new(Echo))).listen(&engine, "127.0.0.1:7000")?;
+//! engine.run()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Listening
+//!
+//! A bare port ([`Address::Port`]) listens on `[::]`, which takes IPv6 and
+//! IPv4 connections on one socket (Pants needed a second "slave" server). A
+//! path listens on a UNIX socket; a stale socket file that no one listens on
+//! is replaced. Accept errors such as running out of file descriptors do not
+//! stop the server: it reports them to `on_error`, backs off briefly and goes
+//! on accepting.
+//!
+//! # Closing
+//!
+//! [`Server::close`] stops listening (a UNIX socket's file is removed), then
+//! closes every connection the server accepted that is still open, each
+//! after flushing what it has queued, then calls `on_close`.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use mio::net::{TcpListener, UnixListener};
+use mio::Interest;
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+
+use crate::delimiter::Delimiter;
+use crate::engine::{Channel, Engine, Readiness};
+use crate::error::StreamError;
+use crate::stream::{panic_message, Socket};
+use crate::{Address, Handler, Read, StreamBuilder, StreamId};
+
+/// The default listen backlog.
+pub const DEFAULT_BACKLOG: i32 = 1024;
+/// How many connections one server accepts per loop iteration (fairness).
+const ACCEPT_BUDGET: usize = 256;
+/// How long accepting pauses after running out of resources.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What a server does with its connections; see the [module docs](self).
+pub trait ServerHandler: Sized + 'static {
+    /// The handler of each accepted stream.
+    type Handler: Handler + Read<Self::Delimiter>;
+    /// The first delimiter of each accepted stream.
+    type Delimiter: Delimiter + 'static;
+
+    /// A peer connected: return its stream, or `None` to refuse (close) it.
+    fn on_accept(
+        &mut self,
+        server: &mut Server,
+        peer: &Address,
+    ) -> Option<StreamBuilder<Self::Handler, Self::Delimiter>>;
+
+    /// The server is listening.
+    fn on_listen(&mut self, server: &mut Server) {
+        let _ = server;
+    }
+
+    /// The server has closed.
+    fn on_close(&mut self, server: &mut Server) {
+        let _ = server;
+    }
+
+    /// Accepting failed. The server goes on; default: log.
+    fn on_error(&mut self, server: &mut Server, error: StreamError) {
+        log::warn!("server {}: {error}", server.id());
+    }
+}
+
+/// A [`ServerHandler`] made from a closure; see [`Server::from_fn`].
+pub struct FnServer<F>(F);
+
+impl<F, H, D> ServerHandler for FnServer<F>
+where
+    F: FnMut(&Address) -> Option<StreamBuilder<H, D>> + 'static,
+    H: Handler + Read<D>,
+    D: Delimiter + 'static,
+{
+    type Handler = H;
+    type Delimiter = D;
+
+    fn on_accept(&mut self, _server: &mut Server, peer: &Address) -> Option<StreamBuilder<H, D>> {
+        (self.0)(peer)
+    }
+}
+
+/// A listening server, as its handler's callbacks see it.
+pub struct Server {
+    engine: Engine,
+    id: StreamId,
+    connections: Rc<RefCell<BTreeSet<StreamId>>>,
+    local: Option<Address>,
+    closing: bool,
+}
+
+impl Server {
+    /// Starts configuring a server for `handler`.
+    #[allow(clippy::new_ret_no_self)] // Server::new(..).listen(..), as Stream::new(..).connect(..)
+    pub fn new<S: ServerHandler>(handler: S) -> ServerBuilder<S> {
+        ServerBuilder { handler, backlog: DEFAULT_BACKLOG }
+    }
+
+    /// A server whose every connection comes from `accept(peer)` (`None`
+    /// refuses the peer).
+    pub fn from_fn<F, H, D>(accept: F) -> ServerBuilder<FnServer<F>>
+    where
+        F: FnMut(&Address) -> Option<StreamBuilder<H, D>> + 'static,
+        H: Handler + Read<D>,
+        D: Delimiter + 'static,
+    {
+        Server::new(FnServer(accept))
+    }
+
+    /// The server's id (for [`Engine::with_server`] and
+    /// [`Engine::close_stream`]).
+    pub fn id(&self) -> StreamId {
+        self.id
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The address the server listens on (with the port chosen, for port 0).
+    pub fn local_address(&self) -> Option<Address> {
+        self.local.clone()
+    }
+
+    /// The ids of the open connections this server accepted.
+    pub fn connections(&self) -> Vec<StreamId> {
+        self.connections.borrow().iter().copied().collect()
+    }
+
+    /// How many connections this server accepted are open.
+    pub fn connection_count(&self) -> usize {
+        self.connections.borrow().len()
+    }
+
+    /// Queues `data` on every open connection; returns how many took it.
+    pub fn broadcast(&self, data: impl AsRef<[u8]>) -> usize {
+        let data = data.as_ref();
+        self.connections().into_iter().filter(|id| self.engine.write_to(*id, data).is_ok()).count()
+    }
+
+    /// Stops listening and closes the connections (see the
+    /// [module docs](self)).
+    pub fn close(&mut self) {
+        self.closing = true;
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("id", &self.id).field("local", &self.local).finish()
+    }
+}
+
+/// A server being configured. Made by [`Server::new`].
+#[must_use = "a ServerBuilder does nothing until it listens"]
+pub struct ServerBuilder<S> {
+    handler: S,
+    backlog: i32,
+}
+
+impl<S: ServerHandler> ServerBuilder<S> {
+    /// The listen backlog (default 1024).
+    pub fn backlog(mut self, backlog: i32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// Starts listening and returns the server's id; `on_listen` runs in the
+    /// loop's next iteration. A host name is resolved here, before listening.
+    pub fn listen(self, engine: &Engine, address: impl Into<Address>) -> Result<StreamId, StreamError> {
+        let address = address.into();
+        let (listener, unix_path) = bind(&address, self.backlog)?;
+        let local = listener.local_address();
+        let handler = self.handler;
+        let id = engine.insert(|id| {
+            Box::new(ServerChannel {
+                handler,
+                server: Server { engine: engine.clone(), id, connections: Rc::default(), local, closing: false },
+                listener: Some(listener),
+                unix_path,
+                owe_on_listen: true,
+                closed: false,
+                poisoned: false,
+            })
+        });
+        engine
+            .with_channel(id, |channel, engine| {
+                let channel = channel.as_any().downcast_mut::<ServerChannel<S>>().expect("just inserted");
+                let token = id.token();
+                match channel.listener.as_mut() {
+                    Some(Listener::Tcp(l)) => engine.registry().register(l, token, Interest::READABLE),
+                    Some(Listener::Unix(l)) => engine.registry().register(l, token, Interest::READABLE),
+                    None => Ok(()),
+                }
+            })?
+            .map_err(|source| StreamError::Listen { address: address.to_string(), source })?;
+        engine.mark_ready(id);
+        Ok(id)
+    }
+}
+
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Listener {
+    fn local_address(&self) -> Option<Address> {
+        match self {
+            Listener::Tcp(l) => l.local_addr().ok().map(Address::Ip),
+            Listener::Unix(l) => l.local_addr().ok()?.as_pathname().map(Address::unix),
+        }
+    }
+
+    fn accept(&self) -> io::Result<(Socket, Address)> {
+        match self {
+            Listener::Tcp(l) => l.accept().map(|(s, peer)| (Socket::Tcp(s), Address::Ip(peer))),
+            Listener::Unix(l) => l.accept().map(|(s, peer)| {
+                let peer = peer.as_pathname().map(Address::unix).unwrap_or_else(|| Address::Unix(PathBuf::new()));
+                (Socket::Unix(s), peer)
+            }),
+        }
+    }
+}
+
+fn listen_error(address: &Address) -> impl Fn(io::Error) -> StreamError + '_ {
+    move |source| StreamError::Listen { address: address.to_string(), source }
+}
+
+/// Creates, binds and listens, with the options Pants could not set.
+fn bind(address: &Address, backlog: i32) -> Result<(Listener, Option<PathBuf>), StreamError> {
+    let error = listen_error(address);
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    match address {
+        Address::Unix(path) => {
+            remove_stale_socket(path);
+            let fd = rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, flags, None)
+                .map_err(|e| error(e.into()))?;
+            let addr = SocketAddrUnix::new(path.as_path()).map_err(|e| error(e.into()))?;
+            rustix::net::bind(&fd, &addr).map_err(|e| error(e.into()))?;
+            rustix::net::listen(&fd, backlog).map_err(|e| error(e.into()))?;
+            let std = std::os::unix::net::UnixListener::from(fd);
+            Ok((Listener::Unix(UnixListener::from_std(std)), Some(path.clone())))
+        }
+        other => {
+            let target = match other.listen_target() {
+                Some(target) => target,
+                None => {
+                    let Address::Host(host, port) = other else { unreachable!("only hosts need resolving") };
+                    std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port))
+                        .map_err(&error)?
+                        .next()
+                        .ok_or_else(|| error(io::Error::new(io::ErrorKind::NotFound, "no addresses found")))?
+                }
+            };
+            let family = if target.is_ipv6() { AddressFamily::INET6 } else { AddressFamily::INET };
+            let fd = rustix::net::socket_with(family, SocketType::STREAM, flags, None).map_err(|e| error(e.into()))?;
+            rustix::net::sockopt::set_socket_reuseaddr(&fd, true).map_err(|e| error(e.into()))?;
+            if let SocketAddr::V6(v6) = target {
+                if v6.ip().is_unspecified() {
+                    // One socket for IPv6 and IPv4.
+                    rustix::net::sockopt::set_ipv6_v6only(&fd, false).map_err(|e| error(e.into()))?;
+                }
+            }
+            rustix::net::bind(&fd, &target).map_err(|e| error(e.into()))?;
+            rustix::net::listen(&fd, backlog).map_err(|e| error(e.into()))?;
+            let std = std::net::TcpListener::from(fd);
+            Ok((Listener::Tcp(TcpListener::from_std(std)), None))
+        }
+    }
+}
+
+/// Removes a UNIX socket file that no one listens on any more.
+fn remove_stale_socket(path: &Path) {
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = std::fs::symlink_metadata(path).map(|m| m.file_type().is_socket()).unwrap_or(false);
+    if is_socket
+        && matches!(std::os::unix::net::UnixStream::connect(path), Err(e) if e.kind() == io::ErrorKind::ConnectionRefused)
+    {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+struct ServerChannel<S> {
+    handler: S,
+    server: Server,
+    listener: Option<Listener>,
+    unix_path: Option<PathBuf>,
+    owe_on_listen: bool,
+    closed: bool,
+    poisoned: bool,
+}
+
+impl<S: ServerHandler> ServerChannel<S> {
+    fn call<R>(&mut self, f: impl FnOnce(&mut S, &mut Server) -> R) -> Option<R> {
+        if self.poisoned {
+            return None;
+        }
+        let (handler, server) = (&mut self.handler, &mut self.server);
+        match catch_unwind(AssertUnwindSafe(|| f(handler, server))) {
+            Ok(r) => Some(r),
+            Err(panic) => {
+                log::error!(
+                    "server {}: handler panicked, closing the server: {}",
+                    self.server.id,
+                    panic_message(&*panic)
+                );
+                self.poisoned = true;
+                self.server.closing = true;
+                None
+            }
+        }
+    }
+
+    fn accept(&mut self, engine: &Engine) {
+        for _ in 0..ACCEPT_BUDGET {
+            if self.server.closing {
+                return;
+            }
+            let Some(listener) = self.listener.as_ref() else { return };
+            match listener.accept() {
+                Ok((socket, peer)) => {
+                    let Some(Some(builder)) = self.call(|h, s| h.on_accept(s, &peer)) else { continue };
+                    if let Err(e) = builder.attach(engine, socket, Some(self.server.connections.clone())) {
+                        self.call(|h, s| h.on_error(s, e));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if out_of_resources(&e) => {
+                    self.call(|h, s| h.on_error(s, StreamError::Accept(e)));
+                    let id = self.server.id;
+                    engine.defer(ACCEPT_BACKOFF, move |engine| engine.mark_ready(id));
+                    return;
+                }
+                Err(e) => {
+                    self.call(|h, s| h.on_error(s, StreamError::Accept(e)));
+                }
+            }
+        }
+        // More may be waiting: go on next iteration, after the others.
+        engine.mark_ready(self.server.id);
+    }
+
+    fn settle(&mut self, engine: &Engine) {
+        if self.server.closing && !self.closed {
+            self.closed = true;
+            if let Some(listener) = self.listener.take() {
+                match listener {
+                    Listener::Tcp(mut l) => drop(engine.registry().deregister(&mut l)),
+                    Listener::Unix(mut l) => drop(engine.registry().deregister(&mut l)),
+                }
+            }
+            if let Some(path) = self.unix_path.take() {
+                let _ = std::fs::remove_file(path);
+            }
+            for id in self.server.connections() {
+                let _ = engine.close_stream(id, true);
+            }
+            self.call(|h, s| h.on_close(s));
+        }
+    }
+
+    fn drive(&mut self, engine: &Engine) {
+        if self.owe_on_listen {
+            self.owe_on_listen = false;
+            self.call(|h, s| h.on_listen(s));
+        }
+        self.accept(engine);
+        self.settle(engine);
+    }
+}
+
+fn out_of_resources(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    matches!(
+        e.raw_os_error().map(Errno::from_raw_os_error),
+        Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)
+    )
+}
+
+impl<S: ServerHandler> Channel for ServerChannel<S> {
+    fn event(&mut self, engine: &Engine, _readiness: Readiness) {
+        self.drive(engine);
+    }
+
+    fn service(&mut self, engine: &Engine) {
+        self.drive(engine);
+    }
+
+    fn is_done(&self) -> bool {
+        self.closed
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn write_bytes(&mut self, _engine: &Engine, _bytes: &[u8]) -> Result<(), StreamError> {
+        Err(StreamError::WrongHandler(self.server.id))
+    }
+
+    fn local_address(&self) -> Option<Address> {
+        self.server.local_address()
+    }
+
+    fn connections(&self) -> Option<Vec<StreamId>> {
+        Some(self.server.connections())
+    }
+
+    fn close(&mut self, engine: &Engine, _flush: bool) {
+        self.server.closing = true;
+        self.settle(engine);
+    }
+}
+
+impl Engine {
+    /// Runs `f` with server `id`'s handler and [`Server`] (to count or list
+    /// its connections, broadcast, or close it from outside its callbacks).
+    pub fn with_server<S: ServerHandler, R>(
+        &self,
+        id: StreamId,
+        f: impl FnOnce(&mut S, &mut Server) -> R,
+    ) -> Result<R, StreamError> {
+        self.with_channel(id, |channel, engine| match channel.as_any().downcast_mut::<ServerChannel<S>>() {
+            Some(server) => {
+                let result = server.call(f);
+                server.settle(engine);
+                result.ok_or(StreamError::Closed("with_server"))
+            }
+            None => Err(StreamError::WrongHandler(id)),
+        })?
+    }
+}

@@ -1,0 +1,183 @@
+//! Configuring a stream before it runs.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use super::channel::{self, StreamChannel};
+use super::core::Core;
+use super::reader::TypedReader;
+use super::socket::Socket;
+use super::{Handler, Read, Stream};
+use crate::delimiter::{Delimiter, Raw};
+use crate::engine::Engine;
+use crate::error::StreamError;
+use crate::framer::{Framer, DEFAULT_BUFFER_SIZE};
+use crate::{Address, StreamId};
+
+/// A stream being configured: its handler `H` and its first delimiter `D`,
+/// both in the type. Made by [`Stream::new`]; started by
+/// [`connect`](StreamBuilder::connect) or [`attach_tcp`](StreamBuilder::attach_tcp)
+/// / [`attach_unix`](StreamBuilder::attach_unix), or handed to a
+/// [`Server`](crate::Server) for accepted connections.
+///
+/// ```
+/// use pants::{delimiter::Until, Handler, Read, Stream};
+///
+/// struct Lines;
+/// impl Handler for Lines {}
+/// impl Read<Until> for Lines {
+///     fn on_read(&mut self, _stream: &mut Stream<Self, Until>, line: &[u8]) {
+///         println!("{}", String::from_utf8_lossy(line));
+///     }
+/// }
+///
+/// let builder = Stream::new(Lines).read_delimiter(Until::lf()).buffer_size(4096);
+/// ```
+#[must_use = "a StreamBuilder does nothing until it is connected or attached"]
+pub struct StreamBuilder<H, D> {
+    handler: H,
+    delimiter: D,
+    buffer_size: usize,
+    write_limit: Option<usize>,
+    idle_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+    _reads: PhantomData<fn() -> D>,
+}
+
+impl<H: Handler> StreamBuilder<H, Raw> {
+    pub(crate) fn new(handler: H) -> Self {
+        StreamBuilder {
+            handler,
+            delimiter: Raw,
+            buffer_size: DEFAULT_BUFFER_SIZE,
+            write_limit: None,
+            idle_timeout: None,
+            read_timeout: None,
+            _reads: PhantomData,
+        }
+    }
+}
+
+impl<H: Handler, D: Delimiter + 'static> StreamBuilder<H, D> {
+    /// Sets the first delimiter. Only compiles if the handler reads `D2`.
+    pub fn read_delimiter<D2>(self, delimiter: D2) -> StreamBuilder<H, D2>
+    where
+        H: Read<D2>,
+        D2: Delimiter + 'static,
+    {
+        StreamBuilder {
+            handler: self.handler,
+            delimiter,
+            buffer_size: self.buffer_size,
+            write_limit: self.write_limit,
+            idle_timeout: self.idle_timeout,
+            read_timeout: self.read_timeout,
+            _reads: PhantomData,
+        }
+    }
+
+    /// Sets the buffer limit (Pants' `buffer_size`, default 64 KiB).
+    pub fn buffer_size(mut self, buffer_size: usize) -> Self {
+        self.buffer_size = buffer_size;
+        self
+    }
+
+    /// Sets the limit on queued outgoing bytes above which reading pauses
+    /// (default 1 MiB).
+    pub fn write_limit(mut self, limit: usize) -> Self {
+        self.write_limit = Some(limit.max(1));
+        self
+    }
+
+    /// Closes the stream after this long without traffic either way.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Closes the stream after this long without receiving anything.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = Some(timeout);
+        self
+    }
+
+    /// The handler, for inspection before the stream starts.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    fn into_channel(self, engine: &Engine, id: StreamId) -> StreamChannel<H>
+    where
+        H: Read<D>,
+    {
+        let mut core = Core::new(engine.clone(), id, self.buffer_size);
+        if let Some(limit) = self.write_limit {
+            core.write_limit = limit;
+        }
+        core.idle_timeout = self.idle_timeout;
+        core.read_timeout = self.read_timeout;
+        let framer = Framer::new(self.delimiter).with_buffer_size(self.buffer_size);
+        StreamChannel::new(
+            self.handler,
+            Stream { core: Box::new(core), switch: None, _types: PhantomData },
+            Box::new(TypedReader { framer }),
+        )
+    }
+
+    /// Starts connecting to `address` and returns at once. `on_connect` (or
+    /// `on_connect_error`) follows from the engine's loop. Host names are
+    /// resolved on a helper thread, never blocking the loop, and every
+    /// address they resolve to is tried in turn.
+    pub fn connect(self, engine: &Engine, address: impl Into<Address>) -> Result<StreamId, StreamError>
+    where
+        H: Read<D>,
+    {
+        let address = address.into();
+        let id = engine.insert(|id| Box::new(self.into_channel(engine, id)));
+        engine.with_stream::<H, _>(id, |_, stream| channel::connect::<H>(&mut stream.core, address))??;
+        Ok(id)
+    }
+
+    /// Runs the stream over an existing, connected `std` TCP stream.
+    /// `on_connect` follows from the loop.
+    pub fn attach_tcp(self, engine: &Engine, stream: std::net::TcpStream) -> Result<StreamId, StreamError>
+    where
+        H: Read<D>,
+    {
+        stream.set_nonblocking(true).map_err(StreamError::Read)?;
+        self.attach(engine, Socket::Tcp(mio::net::TcpStream::from_std(stream)), None)
+    }
+
+    /// Runs the stream over an existing, connected `std` UNIX stream.
+    pub fn attach_unix(self, engine: &Engine, stream: std::os::unix::net::UnixStream) -> Result<StreamId, StreamError>
+    where
+        H: Read<D>,
+    {
+        stream.set_nonblocking(true).map_err(StreamError::Read)?;
+        self.attach(engine, Socket::Unix(mio::net::UnixStream::from_std(stream)), None)
+    }
+
+    pub(crate) fn attach(
+        self,
+        engine: &Engine,
+        socket: Socket,
+        server: Option<std::rc::Rc<std::cell::RefCell<std::collections::BTreeSet<StreamId>>>>,
+    ) -> Result<StreamId, StreamError>
+    where
+        H: Read<D>,
+    {
+        let id = engine.insert(|id| Box::new(self.into_channel(engine, id)));
+        engine.with_stream::<H, _>(id, move |_, stream| channel::attach(&mut stream.core, socket, server))??;
+        Ok(id)
+    }
+}
+
+impl<H, D: std::fmt::Debug> std::fmt::Debug for StreamBuilder<H, D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamBuilder")
+            .field("handler", &std::any::type_name::<H>())
+            .field("delimiter", &self.delimiter)
+            .field("buffer_size", &self.buffer_size)
+            .finish()
+    }
+}

@@ -1,0 +1,601 @@
+//! A stream as the engine runs it: the event handling, the read loop, the
+//! flushing and the closing.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::io::{self, Read as _};
+use std::net::{Shutdown, ToSocketAddrs};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::Instant;
+
+use mio::Interest;
+
+use super::core::{Core, State, LINGER};
+use super::outbox::Flushed;
+use super::reader::{Dispatch, Reader};
+use super::socket::Socket;
+use super::{panic_message, Handler, Stream};
+use crate::engine::{Channel, Engine, Readiness};
+use crate::error::{FrameError, StreamError};
+use crate::{Address, StreamId};
+
+/// How many bytes one stream may read per loop iteration before the others
+/// get their turn (fairness); the rest is read in the next iteration.
+const READ_BUDGET: usize = 256 * 1024;
+
+pub(crate) struct StreamChannel<H: Handler> {
+    handler: H,
+    /// Always `Some`, except while lent to a dispatch.
+    stream: Option<Stream<H>>,
+    /// Always `Some`, except while being replaced by a switch.
+    reader: Option<Box<dyn Reader<H>>>,
+}
+
+fn register(core: &mut Core) -> io::Result<()> {
+    let token = core.id.token();
+    let registry = core.engine.registry();
+    match core.socket.as_mut() {
+        Some(socket) => registry.register(socket, token, Interest::READABLE | Interest::WRITABLE),
+        None => Ok(()),
+    }
+}
+
+fn drop_socket(core: &mut Core) {
+    if let Some(mut socket) = core.socket.take() {
+        let _ = core.engine.registry().deregister(&mut socket);
+    }
+    core.readable = false;
+    core.writable = false;
+}
+
+/// Starts a connection attempt (resolving first, for host names).
+pub(crate) fn connect<H: Handler>(core: &mut Core, address: Address) -> Result<(), StreamError> {
+    core.target = address.to_string();
+    core.targets.clear();
+    match address {
+        Address::Unix(path) => {
+            core.state = State::Connecting;
+            match mio::net::UnixStream::connect(&path) {
+                Ok(socket) => {
+                    core.socket = Some(Socket::Unix(socket));
+                    register(core).map_err(StreamError::Read)?;
+                }
+                Err(source) => fail_connect(core, source),
+            }
+        }
+        Address::Host(host, port) => {
+            core.state = State::Resolving;
+            let remote = core.engine.remote();
+            let id = core.id;
+            std::thread::Builder::new()
+                .name("pants-resolve".into())
+                .spawn(move || {
+                    let result = (host.as_str(), port).to_socket_addrs().map(|a| a.collect::<Vec<_>>());
+                    remote.post(move |engine| {
+                        let _ =
+                            engine.with_stream::<H, _>(id, move |_, stream| resolved(&mut stream.core, host, result));
+                    });
+                })
+                .map_err(|source| StreamError::Resolve { host: core.target.clone(), source })?;
+        }
+        other => {
+            core.targets.extend(other.connect_target());
+            try_next_target(core);
+        }
+    }
+    Ok(())
+}
+
+fn resolved(core: &mut Core, host: String, result: io::Result<Vec<std::net::SocketAddr>>) {
+    if core.state != State::Resolving || core.close_flush.is_some() {
+        return;
+    }
+    match result {
+        Ok(addresses) if !addresses.is_empty() => {
+            core.targets = addresses.into();
+            try_next_target(core);
+        }
+        Ok(_) => {
+            core.state = State::Idle;
+            core.connect_error = Some(StreamError::Resolve {
+                host,
+                source: io::Error::new(io::ErrorKind::NotFound, "no addresses found"),
+            });
+            core.engine.mark_ready(core.id);
+        }
+        Err(source) => {
+            core.state = State::Idle;
+            core.connect_error = Some(StreamError::Resolve { host, source });
+            core.engine.mark_ready(core.id);
+        }
+    }
+}
+
+/// Tries the next resolved address; reports the last error when none is left.
+fn try_next_target(core: &mut Core) {
+    core.state = State::Connecting;
+    let mut last = None;
+    while let Some(addr) = core.targets.pop_front() {
+        match mio::net::TcpStream::connect(addr) {
+            Ok(socket) => {
+                core.socket = Some(Socket::Tcp(socket));
+                core.target = addr.to_string();
+                match register(core) {
+                    Ok(()) => return,
+                    Err(e) => {
+                        drop_socket(core);
+                        last = Some(e);
+                    }
+                }
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    fail_connect(core, last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address to connect to")));
+}
+
+fn fail_connect(core: &mut Core, source: io::Error) {
+    drop_socket(core);
+    core.state = State::Idle;
+    core.connect_error = Some(StreamError::Connect { address: core.target.clone(), source });
+    core.engine.mark_ready(core.id);
+}
+
+/// Checks a connection in progress after readiness.
+fn check_connect(core: &mut Core) {
+    let Some(socket) = core.socket.as_ref() else { return };
+    match socket.connect_result() {
+        Ok(true) => {
+            socket.set_nodelay();
+            core.state = State::Open;
+            core.owe_on_connect = true;
+            core.last_read = Instant::now();
+            core.last_activity = core.last_read;
+        }
+        Ok(false) => {}
+        Err(e) if !core.targets.is_empty() => {
+            log::debug!("stream {}: {} failed ({e}); trying the next address", core.id, core.target);
+            drop_socket(core);
+            try_next_target(core);
+        }
+        Err(e) => fail_connect(core, e),
+    }
+}
+
+/// Runs an accepted or existing connected socket.
+pub(crate) fn attach(
+    core: &mut Core,
+    socket: Socket,
+    server: Option<Rc<RefCell<BTreeSet<StreamId>>>>,
+) -> Result<(), StreamError> {
+    socket.set_nodelay();
+    core.socket = Some(socket);
+    register(core).map_err(StreamError::Read)?;
+    if let Some(server) = &server {
+        server.borrow_mut().insert(core.id);
+    }
+    core.server = server;
+    core.state = State::Open;
+    core.owe_on_connect = true;
+    core.readable = true;
+    core.writable = true;
+    core.engine.mark_ready(core.id);
+    Ok(())
+}
+
+/// Writes what is queued, as far as the socket takes it.
+pub(crate) fn flush(core: &mut Core) -> io::Result<Flushed> {
+    let Some(socket) = core.socket.as_mut() else { return Ok(Flushed::Blocked) };
+    if core.out.is_empty() {
+        return Ok(Flushed::Drained);
+    }
+    let engine = &core.engine;
+    let result = core.out.flush(socket, &mut |buffer| engine.give_buffer(buffer));
+    match &result {
+        Ok(Flushed::Blocked) => core.writable = false,
+        Ok(Flushed::Drained) => {}
+        Err(_) => core.writable = false,
+    }
+    core.last_activity = Instant::now();
+    result
+}
+
+/// (Re)arms the idle/read timeout timer of the stream.
+pub(crate) fn arm_timeouts<H: Handler>(core: &mut Core) {
+    if let Some(timer) = core.timeout_timer.take() {
+        core.engine.cancel(timer);
+    }
+    if core.state == State::Closed {
+        return;
+    }
+    let deadline = [core.idle_timeout.map(|t| core.last_activity + t), core.read_timeout.map(|t| core.last_read + t)]
+        .into_iter()
+        .flatten()
+        .min();
+    if let Some(deadline) = deadline {
+        let id = core.id;
+        let delay = deadline.saturating_duration_since(Instant::now());
+        core.timeout_timer = Some(core.engine.defer(delay, move |engine| {
+            let _ = engine.with_stream::<H, _>(id, |handler, stream| {
+                stream.core.timeout_timer = None;
+                let now = Instant::now();
+                let expired = if stream.core.read_timeout.is_some_and(|t| now >= stream.core.last_read + t) {
+                    Some("read")
+                } else if stream.core.idle_timeout.is_some_and(|t| now >= stream.core.last_activity + t) {
+                    Some("idle")
+                } else {
+                    None
+                };
+                match expired {
+                    Some(which) if stream.core.state == State::Open => {
+                        handler.on_error(stream, StreamError::Timeout(which))
+                    }
+                    _ => arm_timeouts::<H>(&mut stream.core),
+                }
+            });
+        }));
+    }
+}
+
+impl<H: Handler> StreamChannel<H> {
+    pub(crate) fn new(handler: H, stream: Stream<H>, reader: Box<dyn Reader<H>>) -> Self {
+        StreamChannel { handler, stream: Some(stream), reader: Some(reader) }
+    }
+
+    fn stream(&mut self) -> &mut Stream<H> {
+        self.stream.as_mut().expect("stream present outside dispatch")
+    }
+
+    fn core(&mut self) -> &mut Core {
+        &mut self.stream().core
+    }
+
+    fn reader(&mut self) -> &mut Box<dyn Reader<H>> {
+        self.reader.as_mut().expect("reader present outside a switch")
+    }
+
+    /// Calls the handler, catching a panic. Returns false if it panicked or
+    /// the handler is poisoned by an earlier panic.
+    fn call(&mut self, f: impl FnOnce(&mut H, &mut Stream<H>)) -> bool {
+        let stream = self.stream.as_mut().expect("stream present outside dispatch");
+        if stream.core.poisoned {
+            return false;
+        }
+        let handler = &mut self.handler;
+        match catch_unwind(AssertUnwindSafe(|| f(handler, stream))) {
+            Ok(()) => true,
+            Err(panic) => {
+                self.poison(panic_message(&*panic));
+                false
+            }
+        }
+    }
+
+    fn poison(&mut self, message: String) {
+        let core = self.core();
+        log::error!("stream {}: handler panicked, closing the stream: {message}", core.id);
+        core.poisoned = true;
+        core.close_flush = Some(false);
+    }
+
+    /// Runs a typed closure from outside the stream's own events (a timer,
+    /// another stream, a resolver), then settles.
+    pub(crate) fn invoke<R>(&mut self, f: impl FnOnce(&mut H, &mut Stream<H>) -> R) -> Option<R> {
+        let mut out = None;
+        self.call(|h, s| out = Some(f(h, s)));
+        self.settle();
+        out
+    }
+
+    /// Everything that follows readiness or a queued wake-up.
+    fn drive(&mut self) {
+        if self.core().lingering {
+            self.linger();
+            return;
+        }
+        if self.core().state == State::Connecting {
+            check_connect(self.core());
+        }
+        if let Some(error) = self.core().connect_error.take() {
+            self.call(|h, s| h.on_connect_error(s, error));
+        }
+        if self.core().owe_on_connect && self.core().is_open() {
+            self.core().owe_on_connect = false;
+            arm_timeouts::<H>(self.core());
+            self.call(|h, s| h.on_connect(s));
+        }
+        self.read();
+        self.settle();
+    }
+
+    /// Delivers buffered frames, then reads (within the fairness budget)
+    /// and delivers, until the socket has nothing more.
+    fn read(&mut self) {
+        let mut budget = READ_BUDGET;
+        loop {
+            let core = self.core();
+            if !matches!(core.state, State::Open | State::Closing) || core.close_flush.is_some() {
+                return;
+            }
+            self.dispatch();
+            let core = self.core();
+            if core.close_flush.is_some() || core.state != State::Open {
+                return;
+            }
+            if core.eof {
+                self.end_of_stream();
+                return;
+            }
+            if core.paused || !core.readable {
+                return;
+            }
+            if budget == 0 {
+                core.engine.mark_ready(core.id);
+                return;
+            }
+            let engine = core.engine.clone();
+            let mut spare = engine.take_buffer();
+            self.reader().lend_storage(&mut spare);
+            engine.give_buffer(spare);
+            let room = self.reader().room();
+            if room == 0 {
+                // Full of bytes that make no frame: the framer reported it
+                // (overflow) and the handler chose to keep the stream.
+                return;
+            }
+            let stream = self.stream.as_mut().expect("stream present");
+            let Some(socket) = stream.core.socket.as_mut() else { return };
+            let reader = self.reader.as_mut().expect("reader present");
+            match reader.read_from(socket, room.min(budget)) {
+                Ok(0) => {
+                    stream.core.eof = true;
+                    stream.core.readable = false;
+                }
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    stream.core.last_read = Instant::now();
+                    stream.core.last_activity = stream.core.last_read;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.core.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    stream.core.readable = false;
+                    self.call(|h, s| h.on_error(s, StreamError::Read(e)));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Cuts and delivers every whole frame buffered, switching readers as
+    /// the handler asks.
+    fn dispatch(&mut self) {
+        self.core().redispatch = false;
+        loop {
+            let reader = self.reader.as_mut().expect("reader present");
+            match reader.dispatch(&mut self.stream, &mut self.handler) {
+                Dispatch::Idle | Dispatch::Stopped => return,
+                Dispatch::Switch(switch) => {
+                    let old = self.reader.take().expect("reader present");
+                    self.reader = Some(switch(old.into_raw()));
+                }
+                Dispatch::Panicked(message) => {
+                    self.poison(message);
+                    return;
+                }
+                Dispatch::Error(error @ FrameError::Overflow { .. }) => {
+                    self.call(|h, s| h.on_overflow_error(s, error));
+                    return;
+                }
+                Dispatch::Error(error) => {
+                    self.call(|h, s| h.on_error(s, StreamError::Frame(error)));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The peer closed its side: report a partial frame, then close after
+    /// flushing the replies.
+    fn end_of_stream(&mut self) {
+        let left = self.reader().buffered();
+        if left > 0 {
+            self.reader().clear();
+            self.call(|h, s| h.on_error(s, StreamError::Frame(FrameError::Truncated { buffered: left })));
+        }
+        let core = self.core();
+        if core.close_flush.is_none() {
+            core.close_flush = Some(true);
+        }
+    }
+
+    /// After any callback: apply a delimiter switch made outside `on_read`,
+    /// flush, call `on_write`, pause or resume reading, and close.
+    fn settle(&mut self) {
+        for _ in 0..64 {
+            // A switch (or limit change) made outside on_read applies to
+            // the bytes buffered now, not only to the next ones.
+            if let Some(switch) = self.stream().switch.take() {
+                let old = self.reader.take().expect("reader present");
+                self.reader = Some(switch(old.into_raw()));
+                self.core().redispatch = true;
+            }
+            if self.core().redispatch && self.core().is_open() {
+                self.read();
+            }
+            let core = self.core();
+            if matches!(core.state, State::Open | State::Closing)
+                && !core.out.is_empty()
+                && core.close_flush != Some(false)
+            {
+                match flush(core) {
+                    Ok(_) => {}
+                    Err(e) => {
+                        let dropped = core.out.clear();
+                        for buffer in dropped {
+                            core.engine.give_buffer(buffer);
+                        }
+                        self.call(|h, s| h.on_error(s, StreamError::Write(e)));
+                        if self.core().close_flush.is_none() {
+                            self.core().close_flush = Some(false);
+                        }
+                    }
+                }
+            }
+            let core = self.core();
+            if core.out.is_empty() && core.owe_on_write && core.is_open() && core.close_flush.is_none() {
+                core.owe_on_write = false;
+                self.call(|h, s| h.on_write(s));
+                continue;
+            }
+            break;
+        }
+        self.backpressure();
+        let core = self.core();
+        match core.close_flush {
+            Some(false) => self.finish_close(false),
+            Some(true) if core.out.is_empty() || core.socket.is_none() => self.finish_close(true),
+            Some(true) => core.state = State::Closing,
+            None => {}
+        }
+        let core = self.core();
+        if core.is_open() && !core.readable {
+            // Idle: hand the receive buffer back to the engine's pool.
+            if let Some(buffer) = self.reader().reclaim_storage() {
+                self.core().engine.give_buffer(buffer);
+            }
+        }
+    }
+
+    fn backpressure(&mut self) {
+        let core = self.core();
+        let queued = core.out.queued();
+        if !core.paused && queued > core.write_limit as u64 && core.is_open() {
+            core.paused = true;
+            self.call(|h, s| h.on_backpressure(s));
+        } else if core.paused && queued <= (core.write_limit / 2) as u64 {
+            core.paused = false;
+            if core.readable {
+                core.engine.mark_ready(core.id);
+            }
+        }
+    }
+
+    /// Closes: `on_close`, then the socket (half-closed and lingering for the
+    /// peer's end of stream after a flushing close, so that a reset cannot
+    /// destroy what we sent).
+    fn finish_close(&mut self, graceful: bool) {
+        let core = self.core();
+        if core.state == State::Closed {
+            return;
+        }
+        core.state = State::Closed;
+        core.close_flush.get_or_insert(graceful);
+        for timer in core.timers.drain(..).chain(core.timeout_timer.take()) {
+            core.engine.cancel(timer);
+        }
+        if let Some(server) = core.server.take() {
+            server.borrow_mut().remove(&core.id);
+        }
+        for buffer in core.out.clear() {
+            core.engine.give_buffer(buffer);
+        }
+        self.call(|h, s| h.on_close(s));
+        if let Some(buffer) = self.reader().reclaim_storage() {
+            self.core().engine.give_buffer(buffer);
+        }
+        self.reader().clear();
+        let core = self.core();
+        match core.socket.as_ref() {
+            Some(socket) if graceful && !core.eof => {
+                let _ = socket.shutdown(Shutdown::Write);
+                core.lingering = true;
+                let id = core.id;
+                core.engine.defer(LINGER, move |engine| {
+                    let _ = engine.on_channel(id, |channel, _| {
+                        if let Some(this) = channel.as_any().downcast_mut::<StreamChannel<H>>() {
+                            this.end_linger();
+                        }
+                    });
+                });
+                self.linger();
+            }
+            _ => drop_socket(core),
+        }
+    }
+
+    /// Reads and discards until the peer's end of stream, then drops the
+    /// socket.
+    fn linger(&mut self) {
+        let core = self.core();
+        let mut scratch = [0u8; 4096];
+        while let Some(socket) = core.socket.as_mut() {
+            match socket.read(&mut scratch) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        self.end_linger();
+    }
+
+    fn end_linger(&mut self) {
+        let core = self.core();
+        core.lingering = false;
+        drop_socket(core);
+    }
+}
+
+impl<H: Handler> Channel for StreamChannel<H> {
+    fn event(&mut self, _engine: &Engine, readiness: Readiness) {
+        let core = self.core();
+        core.readable |= readiness.readable;
+        core.writable |= readiness.writable;
+        self.drive();
+    }
+
+    fn service(&mut self, _engine: &Engine) {
+        self.drive();
+    }
+
+    fn is_done(&self) -> bool {
+        let core = &self.stream.as_ref().expect("stream present").core;
+        core.state == State::Closed && !core.lingering
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn write_bytes(&mut self, _engine: &Engine, bytes: &[u8]) -> Result<(), StreamError> {
+        let result = self.stream().write(bytes);
+        if result.is_ok() {
+            // Flushed with everything else at the end of the iteration.
+            let core = self.core();
+            core.engine.mark_ready(core.id);
+        }
+        result
+    }
+
+    fn local_address(&self) -> Option<Address> {
+        self.stream.as_ref()?.local_address()
+    }
+
+    fn connections(&self) -> Option<Vec<StreamId>> {
+        None
+    }
+
+    fn close(&mut self, _engine: &Engine, flush: bool) {
+        let stream = self.stream();
+        if flush {
+            stream.close();
+        } else {
+            stream.close_now();
+        }
+        self.settle();
+    }
+}

@@ -1,0 +1,134 @@
+//! A stream's connection state, independent of its handler and delimiter.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::outbox::Outbox;
+use super::socket::Socket;
+use crate::engine::{Engine, TimerId};
+use crate::error::StreamError;
+use crate::{Address, StreamId};
+
+/// Where a stream is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Built, not connected (or a connect attempt failed and the handler did
+    /// not close the stream: it may `connect` again).
+    Idle,
+    /// Resolving a host name on a helper thread.
+    Resolving,
+    /// A non-blocking connect is in progress.
+    Connecting,
+    /// Connected.
+    Open,
+    /// `close()` was called: flushing what is queued, then closing.
+    Closing,
+    /// Closed: the handler has had `on_close`; the socket may still be
+    /// draining the peer's last bytes (lingering) before it is dropped.
+    Closed,
+}
+
+/// Default per-stream limit on queued outgoing bytes before reading pauses.
+pub(crate) const DEFAULT_WRITE_LIMIT: usize = 1 << 20;
+/// How long a closed socket waits for the peer's end of stream, so that the
+/// last bytes we sent are not destroyed by a reset.
+pub(crate) const LINGER: Duration = Duration::from_secs(5);
+
+/// Connection state shared by every typed view of a stream.
+pub(crate) struct Core {
+    pub(crate) engine: Engine,
+    pub(crate) id: StreamId,
+    pub(crate) state: State,
+    pub(crate) socket: Option<Socket>,
+    /// The OS said readable and no read has hit `WouldBlock` since.
+    pub(crate) readable: bool,
+    /// The OS said writable and no write has hit `WouldBlock` since.
+    pub(crate) writable: bool,
+    /// The peer sent end of stream.
+    pub(crate) eof: bool,
+    pub(crate) out: Outbox,
+    pub(crate) buffer_size: usize,
+    pub(crate) write_limit: usize,
+    /// Reading paused because too much is queued for sending.
+    pub(crate) paused: bool,
+    /// `on_write` is owed once the queue drains.
+    pub(crate) owe_on_write: bool,
+    /// `on_connect` is owed (accepted or attached streams, and connects).
+    pub(crate) owe_on_connect: bool,
+    /// A connect error to report from the loop.
+    pub(crate) connect_error: Option<StreamError>,
+    /// Remaining addresses to try, and a description of the target.
+    pub(crate) targets: VecDeque<SocketAddr>,
+    pub(crate) target: String,
+    pub(crate) close_flush: Option<bool>,
+    pub(crate) local_override: Option<Address>,
+    pub(crate) remote_override: Option<Address>,
+    pub(crate) server: Option<Rc<RefCell<BTreeSet<StreamId>>>>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) read_timeout: Option<Duration>,
+    pub(crate) last_read: Instant,
+    pub(crate) last_activity: Instant,
+    pub(crate) timeout_timer: Option<TimerId>,
+    /// Timers made with `Stream::defer`, cancelled when the stream closes.
+    pub(crate) timers: Vec<TimerId>,
+    /// Buffered bytes must be cut again (delimiter or limit changed outside
+    /// `on_read`).
+    pub(crate) redispatch: bool,
+    /// The handler panicked: it is never called again.
+    pub(crate) poisoned: bool,
+    /// Lingering after close: dropped when the peer's end of stream arrives.
+    pub(crate) lingering: bool,
+}
+
+impl Core {
+    pub(crate) fn new(engine: Engine, id: StreamId, buffer_size: usize) -> Self {
+        let now = Instant::now();
+        Core {
+            engine,
+            id,
+            state: State::Idle,
+            socket: None,
+            readable: false,
+            writable: false,
+            eof: false,
+            out: Outbox::default(),
+            buffer_size,
+            write_limit: DEFAULT_WRITE_LIMIT,
+            paused: false,
+            owe_on_write: false,
+            owe_on_connect: false,
+            connect_error: None,
+            targets: VecDeque::new(),
+            target: String::new(),
+            close_flush: None,
+            local_override: None,
+            remote_override: None,
+            server: None,
+            idle_timeout: None,
+            read_timeout: None,
+            last_read: now,
+            last_activity: now,
+            timeout_timer: None,
+            timers: Vec::new(),
+            redispatch: false,
+            poisoned: false,
+            lingering: false,
+        }
+    }
+
+    /// Whether new writes are accepted, as an error naming `what` if not.
+    pub(crate) fn check_writable(&self, what: &'static str) -> Result<(), StreamError> {
+        match self.state {
+            State::Open if self.close_flush.is_none() => Ok(()),
+            State::Closing | State::Closed | State::Open => Err(StreamError::Closed(what)),
+            State::Idle | State::Resolving | State::Connecting => Err(StreamError::NotConnected(what)),
+        }
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+}

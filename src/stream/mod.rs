@@ -1,0 +1,423 @@
+//! Streams: a socket, a typed delimiter and a handler.
+//!
+//! A user type implements [`Handler`] for the lifecycle callbacks (every one
+//! has a sensible default) and [`Read<D>`] for each delimiter type `D` it can
+//! read: `on_read` receives the frame as `D::Output`, borrowed from the
+//! receive buffer where the delimiter allows. A stream is configured as a
+//! typed value before it runs ([`Stream::new`] returns a [`StreamBuilder`]),
+//! and its delimiter can only be switched to a type its handler reads: the
+//! compiler checks, before and during the run.
+//!
+//! ```no_run
+//! use pants::{delimiter::{Count, Until}, Engine, Handler, Read, Stream};
+//!
+//! /// Reads "LEN <n>" lines, each followed by an n-byte body.
+//! struct Client;
+//!
+//! impl Handler for Client {
+//!     fn on_connect(&mut self, stream: &mut Stream<Self>) {
+//!         stream.write(b"HELLO\r\n").unwrap();
+//!     }
+//! }
+//!
+//! impl Read<Until> for Client {
+//!     fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+//!         if let Some(n) = line.strip_prefix(b"LEN ").and_then(|n| std::str::from_utf8(n).ok()?.parse().ok()) {
+//!             // Compiles because Client implements Read<Count>.
+//!             stream.read_delimiter(Count::new(n).unwrap());
+//!         }
+//!     }
+//! }
+//!
+//! impl Read<Count> for Client {
+//!     fn on_read(&mut self, stream: &mut Stream<Self, Count>, body: &[u8]) {
+//!         println!("{} byte body", body.len());
+//!         stream.read_delimiter(Until::crlf());
+//!     }
+//! }
+//!
+//! let engine = Engine::new()?;
+//! Stream::new(Client).read_delimiter(Until::crlf()).connect(&engine, "localhost:7000")?;
+//! engine.run()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Lifecycle
+//!
+//! `on_connect` runs once the connection is up (before any `on_read`);
+//! `on_read` for each frame; `on_write` each time everything queued has been
+//! sent; `on_close` exactly once at the end, whether the stream ever
+//! connected or not. Errors go to `on_connect_error`, `on_overflow_error` and
+//! `on_error`, whose defaults log (through `log`) and close the stream.
+//!
+//! When the peer closes its side, frames already buffered are still
+//! delivered, a partial frame left over is reported to `on_error`
+//! ([`FrameError::Truncated`](crate::FrameError::Truncated)), and what the
+//! handler queued in reply is flushed before the stream closes: a half-closing
+//! peer gets its answers (Pants dropped them).
+
+mod builder;
+mod channel;
+mod core;
+mod outbox;
+mod reader;
+mod socket;
+
+use std::fmt;
+use std::fs::File;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+pub use builder::StreamBuilder;
+pub(crate) use channel::StreamChannel;
+pub(crate) use socket::Socket;
+
+use self::core::Core;
+use crate::delimiter::Delimiter;
+use crate::engine::{Engine, TimerId};
+use crate::error::{FrameError, StreamError};
+use crate::pack::Pack;
+use crate::Address;
+
+/// Identifies a stream (or server) of an [`Engine`]. Ids of closed streams
+/// are never confused with newer ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId {
+    index: u32,
+    generation: u32,
+}
+
+impl StreamId {
+    pub(crate) fn new(index: u32, generation: u32) -> Self {
+        StreamId { index, generation }
+    }
+
+    pub(crate) fn index(self) -> u32 {
+        self.index
+    }
+
+    pub(crate) fn generation(self) -> u32 {
+        self.generation
+    }
+
+    pub(crate) fn token(self) -> mio::Token {
+        mio::Token(((self.generation as usize) << 32) | self.index as usize)
+    }
+
+    pub(crate) fn from_token(token: mio::Token) -> Self {
+        StreamId { index: token.0 as u32, generation: (token.0 >> 32) as u32 }
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}.{}", self.index, self.generation)
+    }
+}
+
+/// The lifecycle callbacks of a stream. Every method has a default: the
+/// error callbacks log and close, the others do nothing.
+///
+/// In these callbacks the stream's delimiter type is not known statically,
+/// so they receive `&mut Stream<Self>` (delimiter [`AnyDelimiter`]).
+pub trait Handler: Sized + 'static {
+    /// The connection is up. Runs before any `on_read`.
+    fn on_connect(&mut self, stream: &mut Stream<Self>) {
+        let _ = stream;
+    }
+
+    /// Everything queued has been sent.
+    fn on_write(&mut self, stream: &mut Stream<Self>) {
+        let _ = stream;
+    }
+
+    /// Too much is queued for sending (more than the write limit): reading
+    /// from the peer is paused until the queue drains to half the limit, and
+    /// `on_write` tells when it is empty.
+    fn on_backpressure(&mut self, stream: &mut Stream<Self>) {
+        let _ = stream;
+    }
+
+    /// The stream has closed: called exactly once, last. Its addresses are
+    /// still readable here.
+    fn on_close(&mut self, stream: &mut Stream<Self>) {
+        let _ = stream;
+    }
+
+    /// Resolving or connecting failed (every resolved address was tried).
+    /// Default: log and close. A handler that does not close may
+    /// [`connect`](Stream::connect) again.
+    fn on_connect_error(&mut self, stream: &mut Stream<Self>, error: StreamError) {
+        log::warn!("stream {}: {error}", stream.id());
+        stream.close();
+    }
+
+    /// No frame fits the buffer limit. Default: log and close (dropping what
+    /// is queued). To go on instead, raise the limit or switch delimiter.
+    fn on_overflow_error(&mut self, stream: &mut Stream<Self>, error: FrameError) {
+        log::warn!("stream {}: {error}", stream.id());
+        stream.close_now();
+    }
+
+    /// Any other error: reading or writing failed, a frame was malformed, a
+    /// timeout expired, the peer left a partial frame. Default: log and close.
+    fn on_error(&mut self, stream: &mut Stream<Self>, error: StreamError) {
+        log::warn!("stream {}: {error}", stream.id());
+        match error {
+            StreamError::Read(_) | StreamError::Write(_) | StreamError::File(_) => stream.close_now(),
+            _ => stream.close(),
+        }
+    }
+}
+
+/// Reading frames of delimiter type `D`. Implement it once per delimiter type
+/// a handler reads; [`Stream::read_delimiter`] only compiles for those.
+pub trait Read<D: Delimiter>: Handler {
+    /// A frame arrived.
+    fn on_read(&mut self, stream: &mut Stream<Self, D>, frame: D::Output<'_>);
+}
+
+/// The delimiter parameter of a stream whose delimiter type is not known
+/// statically (in [`Handler`] callbacks). Never constructed.
+#[derive(Debug)]
+pub enum AnyDelimiter {}
+
+type Switch<H> = Box<dyn FnOnce(crate::framer::RawBuffer) -> Box<dyn reader::Reader<H>>>;
+
+/// A running stream, as its handler's callbacks see it: `H` is the handler
+/// type, `D` the delimiter that cut the frame being handled (or
+/// [`AnyDelimiter`]).
+pub struct Stream<H, D = AnyDelimiter> {
+    core: Box<Core>,
+    switch: Option<Switch<H>>,
+    _types: PhantomData<fn() -> (H, D)>,
+}
+
+impl<H: Handler> Stream<H> {
+    /// Starts configuring a stream for `handler`. It reads raw chunks
+    /// ([`Raw`](crate::delimiter::Raw), Pants' `None`) until told otherwise.
+    #[allow(clippy::new_ret_no_self)] // the builder is the stream before it runs
+    pub fn new(handler: H) -> StreamBuilder<H, crate::delimiter::Raw> {
+        StreamBuilder::new(handler)
+    }
+}
+
+impl<H: Handler, D> Stream<H, D> {
+    fn retype<D2>(self) -> Stream<H, D2> {
+        Stream { core: self.core, switch: self.switch, _types: PhantomData }
+    }
+
+    /// This stream's id, for [`Engine::write_to`] and friends.
+    pub fn id(&self) -> StreamId {
+        self.core.id
+    }
+
+    /// The engine running this stream.
+    pub fn engine(&self) -> &Engine {
+        &self.core.engine
+    }
+
+    /// Queues bytes to send. They go out at the end of the current callback
+    /// batch, together with everything else queued, in as few system calls
+    /// as possible. An error if the stream is not connected, or closing.
+    pub fn write(&mut self, data: impl AsRef<[u8]>) -> Result<(), StreamError> {
+        self.core.check_writable("write")?;
+        let data = data.as_ref();
+        let engine = &self.core.engine;
+        self.core.out.tail(|| engine.take_buffer()).extend_from_slice(data);
+        self.core.out.appended(data.len());
+        self.core.owe_on_write = true;
+        Ok(())
+    }
+
+    /// Queues an owned buffer; a large one is sent without being copied.
+    pub fn write_vec(&mut self, data: Vec<u8>) -> Result<(), StreamError> {
+        self.core.check_writable("write_vec")?;
+        let engine = &self.core.engine;
+        self.core.out.push_vec(data, || engine.take_buffer());
+        self.core.owe_on_write = true;
+        Ok(())
+    }
+
+    /// Packs `value` straight into the send queue: a derived
+    /// [`NetStruct`](crate::NetStruct), or a zerocopy or binrw value in its
+    /// [`pack`](crate::pack) wrapper. Nothing is queued if packing fails.
+    pub fn write_packed(&mut self, value: &(impl Pack + ?Sized)) -> Result<(), StreamError> {
+        self.core.check_writable("write_packed")?;
+        let engine = &self.core.engine;
+        let tail = self.core.out.tail(|| engine.take_buffer());
+        let before = tail.len();
+        value.pack(tail)?;
+        let n = tail.len() - before;
+        self.core.out.appended(n);
+        self.core.owe_on_write = true;
+        Ok(())
+    }
+
+    /// Queues `len` bytes of `file` from `offset` (`len` 0: to the end of the
+    /// file, as Pants), sent with `sendfile` (zero-copy), or read and written
+    /// in pieces where `sendfile` cannot serve. The file is duplicated, so the
+    /// caller may close its handle.
+    pub fn write_file(&mut self, file: &File, offset: u64, len: u64) -> Result<(), StreamError> {
+        self.core.check_writable("write_file")?;
+        let size = file.metadata().map_err(StreamError::File)?.len();
+        let len = if len == 0 { size.saturating_sub(offset) } else { len.min(size.saturating_sub(offset)) };
+        if len > 0 {
+            let file = file.try_clone().map_err(StreamError::File)?;
+            self.core.out.push_file(file, offset, len, false);
+            self.core.owe_on_write = true;
+        }
+        Ok(())
+    }
+
+    /// Writes what is queued now, as far as the socket takes it, instead of
+    /// at the end of the callback batch.
+    pub fn flush(&mut self) -> Result<(), StreamError> {
+        self.core.check_writable("flush")?;
+        channel::flush(&mut self.core).map(drop).map_err(StreamError::Write)
+    }
+
+    /// Closes the stream once everything queued has been sent; then
+    /// `on_close`. No frame is delivered after this call. Closing a closed
+    /// stream does nothing.
+    pub fn close(&mut self) {
+        if self.core.close_flush.is_none() {
+            self.core.close_flush = Some(true);
+        }
+    }
+
+    /// Closes the stream now, dropping what is queued (Pants'
+    /// `close(flush=False)`); `on_close` follows.
+    pub fn close_now(&mut self) {
+        self.core.close_flush = Some(false);
+    }
+
+    /// Whether the stream is connected and not closing.
+    pub fn is_connected(&self) -> bool {
+        self.core.is_open() && self.core.close_flush.is_none()
+    }
+
+    /// Whether `close` or `close_now` was called, or the stream has closed.
+    pub fn is_closed(&self) -> bool {
+        self.core.close_flush.is_some() || self.core.state == core::State::Closed
+    }
+
+    /// Switches the delimiter from the next frame on; bytes already buffered
+    /// are cut with the new delimiter at once (as when Pants' `on_read` set
+    /// `read_delimiter`). Only compiles if the handler reads `D2`. Outside
+    /// `on_read` (a timer, say) buffered frames are delivered at once, too.
+    pub fn read_delimiter<D2>(&mut self, delimiter: D2)
+    where
+        H: Read<D2>,
+        D2: Delimiter + 'static,
+    {
+        self.switch = Some(reader::switch_to::<H, D2>(delimiter));
+        self.core.redispatch = true;
+    }
+
+    /// The buffer limit (Pants' `buffer_size`; default 64 KiB).
+    pub fn buffer_size(&self) -> usize {
+        self.core.buffer_size
+    }
+
+    /// Sets the buffer limit, raised to the delimiter's minimum.
+    pub fn set_buffer_size(&mut self, buffer_size: usize) {
+        self.core.buffer_size = buffer_size;
+        self.core.redispatch = true;
+    }
+
+    /// Bytes queued and not yet sent.
+    pub fn queued(&self) -> u64 {
+        self.core.out.queued()
+    }
+
+    /// Sets the limit on queued outgoing bytes above which reading from the
+    /// peer pauses (default 1 MiB); see [`Handler::on_backpressure`].
+    pub fn set_write_limit(&mut self, limit: usize) {
+        self.core.write_limit = limit.max(1);
+    }
+
+    /// Closes the stream (through `on_error` with [`StreamError::Timeout`])
+    /// after this long without reading or writing anything. `None` turns it
+    /// off.
+    pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
+        self.core.idle_timeout = timeout;
+        channel::arm_timeouts::<H>(&mut self.core);
+    }
+
+    /// Like [`set_idle_timeout`](Stream::set_idle_timeout), counting only
+    /// bytes received: a silent peer times out even while we write to it.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.core.read_timeout = timeout;
+        channel::arm_timeouts::<H>(&mut self.core);
+    }
+
+    /// The peer's address: an override set with
+    /// [`set_remote_address`](Stream::set_remote_address), else the socket's.
+    pub fn remote_address(&self) -> Option<Address> {
+        self.core.remote_override.clone().or_else(|| self.core.socket.as_ref()?.peer_address())
+    }
+
+    /// Our address: an override, else the socket's.
+    pub fn local_address(&self) -> Option<Address> {
+        self.core.local_override.clone().or_else(|| self.core.socket.as_ref()?.local_address())
+    }
+
+    /// Overrides what [`remote_address`](Stream::remote_address) returns
+    /// (`None` restores the socket's), e.g. for a client behind a proxy.
+    pub fn set_remote_address(&mut self, address: Option<Address>) {
+        self.core.remote_override = address;
+    }
+
+    /// Overrides what [`local_address`](Stream::local_address) returns.
+    pub fn set_local_address(&mut self, address: Option<Address>) {
+        self.core.local_override = address;
+    }
+
+    /// Runs `f` with this stream's handler and stream after `delay` (to time
+    /// out a silent peer, say). Nothing runs if the stream has closed by
+    /// then; its pending timers are cancelled when it closes.
+    pub fn defer(&mut self, delay: Duration, f: impl FnOnce(&mut H, &mut Stream<H>) + 'static) -> TimerId {
+        let id = self.core.id;
+        let timer = self.core.engine.defer(delay, move |engine| {
+            let _ = engine.with_stream::<H, _>(id, f);
+        });
+        self.core.timers.retain(|t| self.core.engine.is_pending(*t));
+        self.core.timers.push(timer);
+        timer
+    }
+
+    /// Connects again after a failed attempt whose `on_connect_error` did not
+    /// close the stream. An error at once if the stream is connecting,
+    /// connected or closed.
+    pub fn connect(&mut self, address: impl Into<Address>) -> Result<(), StreamError> {
+        match self.core.state {
+            core::State::Idle if self.core.close_flush.is_none() => {
+                channel::connect::<H>(&mut self.core, address.into())
+            }
+            core::State::Closing | core::State::Closed | core::State::Idle => Err(StreamError::Closed("connect")),
+            _ => Err(StreamError::AlreadyActive),
+        }
+    }
+}
+
+impl<H, D> fmt::Debug for Stream<H, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stream")
+            .field("id", &self.core.id)
+            .field("state", &self.core.state)
+            .field("queued", &self.core.out.queued())
+            .finish()
+    }
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a non-string panic payload)".to_string()
+    }
+}

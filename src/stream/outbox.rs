@@ -1,0 +1,216 @@
+//! A stream's queue of outgoing bytes and files.
+//!
+//! Small writes are coalesced into one buffer, so everything a handler queues
+//! during one loop iteration goes out in one system call; separate buffers
+//! (large owned writes) go out together with `writev`; files go out with
+//! `sendfile`, falling back to read-and-write where the kernel cannot.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, IoSlice, Write};
+use std::os::unix::fs::FileExt;
+
+use super::socket::Socket;
+
+/// Writes at least this large are queued as their own buffer when given by
+/// value (no copy); smaller ones are copied into the tail buffer.
+const OWN_CHUNK: usize = 16 * 1024;
+/// How many buffers one `writev` takes at most.
+const MAX_IOVECS: usize = 64;
+/// The largest piece of a file sent in one call.
+const FILE_PIECE: usize = 1 << 20;
+/// The buffer used when `sendfile` cannot serve.
+const COPY_PIECE: usize = 64 * 1024;
+
+enum Chunk {
+    Bytes(Vec<u8>),
+    File { file: File, offset: u64, remaining: u64, copy: bool },
+}
+
+/// Outgoing data, in order.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    chunks: VecDeque<Chunk>,
+    /// Bytes of the first chunk already sent.
+    head: usize,
+    /// Bytes queued (files counted by what is left to send).
+    queued: u64,
+}
+
+/// What a flush achieved.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Flushed {
+    /// Everything went out.
+    Drained,
+    /// The socket is full; wait until it is writable.
+    Blocked,
+}
+
+impl Outbox {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    pub(crate) fn queued(&self) -> u64 {
+        self.queued
+    }
+
+    /// The buffer that small writes go to (reusing `spare` for a new one).
+    pub(crate) fn tail(&mut self, spare: impl FnOnce() -> Vec<u8>) -> &mut Vec<u8> {
+        if !matches!(self.chunks.back(), Some(Chunk::Bytes(_))) {
+            self.chunks.push_back(Chunk::Bytes(spare()));
+        }
+        match self.chunks.back_mut() {
+            Some(Chunk::Bytes(bytes)) => bytes,
+            _ => unreachable!("a bytes chunk was just pushed"),
+        }
+    }
+
+    /// Records `n` bytes appended to [`tail`](Outbox::tail).
+    pub(crate) fn appended(&mut self, n: usize) {
+        self.queued += n as u64;
+    }
+
+    pub(crate) fn push_vec(&mut self, bytes: Vec<u8>, spare: impl FnOnce() -> Vec<u8>) {
+        if bytes.len() < OWN_CHUNK {
+            self.tail(spare).extend_from_slice(&bytes);
+            self.appended(bytes.len());
+        } else {
+            self.queued += bytes.len() as u64;
+            self.chunks.push_back(Chunk::Bytes(bytes));
+        }
+    }
+
+    pub(crate) fn push_file(&mut self, file: File, offset: u64, len: u64, copy: bool) {
+        if len > 0 {
+            self.queued += len;
+            self.chunks.push_back(Chunk::File { file, offset, remaining: len, copy });
+        }
+    }
+
+    /// Drops everything queued; returns the byte buffers for reuse.
+    pub(crate) fn clear(&mut self) -> Vec<Vec<u8>> {
+        self.head = 0;
+        self.queued = 0;
+        self.chunks
+            .drain(..)
+            .filter_map(|c| match c {
+                Chunk::Bytes(mut b) => {
+                    b.clear();
+                    Some(b)
+                }
+                Chunk::File { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Writes as much as the socket takes. `recycle` receives sent buffers.
+    pub(crate) fn flush(&mut self, socket: &mut Socket, recycle: &mut dyn FnMut(Vec<u8>)) -> io::Result<Flushed> {
+        loop {
+            let sent = match self.chunks.front_mut() {
+                None => return Ok(Flushed::Drained),
+                Some(Chunk::Bytes(_)) => {
+                    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                    let mut count = 0;
+                    for chunk in self.chunks.iter().take(MAX_IOVECS) {
+                        match chunk {
+                            Chunk::Bytes(b) => {
+                                let from = if count == 0 { self.head } else { 0 };
+                                slices[count] = IoSlice::new(&b[from..]);
+                                count += 1;
+                            }
+                            Chunk::File { .. } => break,
+                        }
+                    }
+                    match socket.write_vectored(&slices[..count]) {
+                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Some(Chunk::File { file, offset, remaining, copy }) => {
+                    let want = (*remaining).min(FILE_PIECE as u64) as usize;
+                    let result = if *copy {
+                        Err(io::ErrorKind::Unsupported.into())
+                    } else {
+                        send_file(socket, file, *offset, want)
+                    };
+                    let result = match result {
+                        Err(e) if falls_back(&e) => {
+                            *copy = true;
+                            copy_file(socket, file, *offset, want.min(COPY_PIECE))
+                        }
+                        other => other,
+                    };
+                    match result {
+                        Ok(0) => {
+                            // The file is shorter than when it was queued:
+                            // nothing more to send from it.
+                            log::warn!("file ended {remaining} bytes early; skipping the rest");
+                            self.queued -= *remaining;
+                            self.chunks.pop_front();
+                            continue;
+                        }
+                        Ok(n) => {
+                            *offset += n as u64;
+                            *remaining -= n as u64;
+                            self.queued -= n as u64;
+                            if *remaining == 0 {
+                                self.chunks.pop_front();
+                            }
+                            continue;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            self.consume(sent, recycle);
+        }
+    }
+
+    fn consume(&mut self, mut n: usize, recycle: &mut dyn FnMut(Vec<u8>)) {
+        self.queued -= n as u64;
+        while n > 0 {
+            let Some(Chunk::Bytes(first)) = self.chunks.front() else { break };
+            let left = first.len() - self.head;
+            if n < left {
+                self.head += n;
+                return;
+            }
+            n -= left;
+            self.head = 0;
+            if let Some(Chunk::Bytes(mut done)) = self.chunks.pop_front() {
+                done.clear();
+                recycle(done);
+            }
+        }
+    }
+}
+
+fn falls_back(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    matches!(
+        e.raw_os_error().map(Errno::from_raw_os_error),
+        Some(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::BADF)
+    ) || e.kind() == io::ErrorKind::Unsupported
+}
+
+/// Zero-copy: the kernel moves file pages to the socket.
+fn send_file(socket: &Socket, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+    let mut at = offset;
+    rustix::fs::sendfile(socket, file, Some(&mut at), len).map_err(io::Error::from)
+}
+
+/// The fallback: read a piece at `offset` and write what the socket takes.
+fn copy_file(socket: &mut Socket, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+    let mut piece = vec![0; len];
+    let n = file.read_at(&mut piece, offset)?;
+    if n == 0 {
+        return Ok(0);
+    }
+    socket.write(&piece[..n])
+}
