@@ -217,6 +217,10 @@ pub enum StreamError {
     /// The stream was silent for longer than its idle or read timeout.
     #[error("{0} timeout expired")]
     Timeout(&'static str),
+    /// TLS failed: a handshake, a session, or starting it in the wrong state.
+    #[cfg(feature = "tls")]
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// A handler callback panicked; the stream was closed.
     #[error("a handler callback panicked: {0}")]
     Panicked(String),

@@ -60,6 +60,8 @@ pub mod pack;
 pub mod server;
 #[cfg(feature = "std")]
 pub mod stream;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use delimiter::{Decoded, Delimiter, Needed};
 pub use error::{DelimiterError, FrameError, PackError};

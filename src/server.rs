@@ -125,7 +125,12 @@ impl Server {
     /// Starts configuring a server for `handler`.
     #[allow(clippy::new_ret_no_self)] // Server::new(..).listen(..), as Stream::new(..).connect(..)
     pub fn new<S: ServerHandler>(handler: S) -> ServerBuilder<S> {
-        ServerBuilder { handler, backlog: DEFAULT_BACKLOG }
+        ServerBuilder {
+            handler,
+            backlog: DEFAULT_BACKLOG,
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
     }
 
     /// A server whose every connection comes from `accept(peer)` (`None`
@@ -189,12 +194,22 @@ impl std::fmt::Debug for Server {
 pub struct ServerBuilder<S> {
     handler: S,
     backlog: i32,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsOptions>,
 }
 
 impl<S: ServerHandler> ServerBuilder<S> {
     /// The listen backlog (default 1024).
     pub fn backlog(mut self, backlog: i32) -> Self {
         self.backlog = backlog;
+        self
+    }
+
+    /// Runs TLS on every connection the server accepts (unless `on_accept`
+    /// gives a stream its own options).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, options: crate::tls::TlsServer) -> Self {
+        self.tls = Some(options.into());
         self
     }
 
@@ -214,6 +229,8 @@ impl<S: ServerHandler> ServerBuilder<S> {
                 owe_on_listen: true,
                 closed: false,
                 poisoned: false,
+                #[cfg(feature = "tls")]
+                tls: self.tls,
             })
         });
         engine
@@ -322,6 +339,8 @@ struct ServerChannel<S> {
     owe_on_listen: bool,
     closed: bool,
     poisoned: bool,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsOptions>,
 }
 
 impl<S: ServerHandler> ServerChannel<S> {
@@ -354,6 +373,8 @@ impl<S: ServerHandler> ServerChannel<S> {
             match listener.accept() {
                 Ok((socket, peer)) => {
                     let Some(Some(builder)) = self.call(|h, s| h.on_accept(s, &peer)) else { continue };
+                    #[cfg(feature = "tls")]
+                    let builder = builder.default_tls(self.tls.as_ref());
                     if let Err(e) = builder.attach(engine, socket, Some(self.server.connections.clone())) {
                         self.call(|h, s| h.on_error(s, e));
                     }

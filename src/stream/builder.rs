@@ -41,6 +41,8 @@ pub struct StreamBuilder<H, D> {
     write_limit: Option<usize>,
     idle_timeout: Option<Duration>,
     read_timeout: Option<Duration>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsOptions>,
     _reads: PhantomData<fn() -> D>,
 }
 
@@ -53,6 +55,8 @@ impl<H: Handler> StreamBuilder<H, Raw> {
             write_limit: None,
             idle_timeout: None,
             read_timeout: None,
+            #[cfg(feature = "tls")]
+            tls: None,
             _reads: PhantomData,
         }
     }
@@ -72,6 +76,8 @@ impl<H: Handler, D: Delimiter + 'static> StreamBuilder<H, D> {
             write_limit: self.write_limit,
             idle_timeout: self.idle_timeout,
             read_timeout: self.read_timeout,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
             _reads: PhantomData,
         }
     }
@@ -101,6 +107,25 @@ impl<H: Handler, D: Delimiter + 'static> StreamBuilder<H, D> {
         self
     }
 
+    /// Runs TLS on the stream from the start (Pants' `ssl_options`): the
+    /// handshake runs once connected, then `on_ssl_handshake`, then
+    /// `on_connect`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, options: impl Into<crate::tls::TlsOptions>) -> Self {
+        self.tls = Some(options.into());
+        self
+    }
+
+    /// Sets TLS options unless the builder has its own (a server's options
+    /// for the streams it accepts).
+    #[cfg(feature = "tls")]
+    pub(crate) fn default_tls(mut self, options: Option<&crate::tls::TlsOptions>) -> Self {
+        if self.tls.is_none() {
+            self.tls = options.cloned();
+        }
+        self
+    }
+
     /// The handler, for inspection before the stream starts.
     pub fn handler(&self) -> &H {
         &self.handler
@@ -116,6 +141,10 @@ impl<H: Handler, D: Delimiter + 'static> StreamBuilder<H, D> {
         }
         core.idle_timeout = self.idle_timeout;
         core.read_timeout = self.read_timeout;
+        #[cfg(feature = "tls")]
+        {
+            core.tls_pending = self.tls;
+        }
         let framer = Framer::new(self.delimiter).with_buffer_size(self.buffer_size);
         StreamChannel::new(
             self.handler,

@@ -53,6 +53,15 @@ fn drop_socket(core: &mut Core) {
 /// Starts a connection attempt (resolving first, for host names).
 pub(crate) fn connect<H: Handler>(core: &mut Core, address: Address) -> Result<(), StreamError> {
     core.target = address.to_string();
+    #[cfg(feature = "tls")]
+    if core.tls_host.is_none() {
+        core.tls_host = match &address {
+            Address::Host(host, _) => Some(host.clone()),
+            Address::Ip(addr) => Some(addr.ip().to_string()),
+            Address::Port(_) => Some("127.0.0.1".to_string()),
+            Address::Unix(_) => None,
+        };
+    }
     core.targets.clear();
     match address {
         Address::Unix(path) => {
@@ -151,6 +160,10 @@ fn check_connect(core: &mut Core) {
             socket.set_nodelay();
             core.state = State::Open;
             core.owe_on_connect = true;
+            #[cfg(feature = "tls")]
+            if let Err(e) = begin_tls(core) {
+                core.connect_error = Some(StreamError::Tls(e));
+            }
             core.last_read = Instant::now();
             core.last_activity = core.last_read;
         }
@@ -162,6 +175,22 @@ fn check_connect(core: &mut Core) {
         }
         Err(e) => fail_connect(core, e),
     }
+}
+
+/// Begins a pending TLS session (client or server side). For STARTTLS the
+/// caller has checked that no plain text is buffered past the switch.
+#[cfg(feature = "tls")]
+fn begin_tls(core: &mut Core) -> Result<(), crate::tls::TlsError> {
+    use crate::tls::{TlsOptions, TlsSession};
+    let Some(options) = core.tls_pending.take() else { return Ok(()) };
+    let session = match &options {
+        TlsOptions::Client(client) => TlsSession::client(client, core.tls_host.as_deref())?,
+        TlsOptions::Server(server) => TlsSession::server(server)?,
+    };
+    core.tls = Some(Box::new(session));
+    core.handshaking = true;
+    core.engine.mark_ready(core.id);
+    Ok(())
 }
 
 /// Runs an accepted or existing connected socket.
@@ -181,13 +210,47 @@ pub(crate) fn attach(
     core.owe_on_connect = true;
     core.readable = true;
     core.writable = true;
+    #[cfg(feature = "tls")]
+    begin_tls(core)?;
     core.engine.mark_ready(core.id);
     Ok(())
+}
+
+/// Whether the TLS session has records of its own to send.
+fn tls_wants_write(core: &Core) -> bool {
+    #[cfg(feature = "tls")]
+    {
+        core.tls.as_ref().is_some_and(|s| s.wants_write())
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = core;
+        false
+    }
 }
 
 /// Writes what is queued, as far as the socket takes it.
 pub(crate) fn flush(core: &mut Core) -> io::Result<Flushed> {
     let Some(socket) = core.socket.as_mut() else { return Ok(Flushed::Blocked) };
+    #[cfg(feature = "tls")]
+    if let Some(session) = core.tls.as_mut() {
+        // Records TLS itself wants to send (handshake, close_notify) first.
+        let result = match session.write_records(socket) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Flushed::Blocked),
+            Err(e) => Err(e),
+            Ok(()) if core.out.is_empty() || core.handshaking => Ok(Flushed::Drained),
+            Ok(()) => {
+                let engine = &core.engine;
+                let mut io = super::tls_io::TlsIo { session, socket };
+                core.out.flush(&mut io, &mut |buffer| engine.give_buffer(buffer))
+            }
+        };
+        if !matches!(result, Ok(Flushed::Drained)) {
+            core.writable = false;
+        }
+        core.last_activity = Instant::now();
+        return result;
+    }
     if core.out.is_empty() {
         return Ok(Flushed::Drained);
     }
@@ -301,7 +364,10 @@ impl<H: Handler> StreamChannel<H> {
         if let Some(error) = self.core().connect_error.take() {
             self.call(|h, s| h.on_connect_error(s, error));
         }
-        if self.core().owe_on_connect && self.core().is_open() {
+        #[cfg(feature = "tls")]
+        self.handshake();
+        let core = self.core();
+        if core.owe_on_connect && core.is_open() && core.can_read_plaintext() && core.close_flush.is_none() {
             self.core().owe_on_connect = false;
             arm_timeouts::<H>(self.core());
             self.call(|h, s| h.on_connect(s));
@@ -310,18 +376,104 @@ impl<H: Handler> StreamChannel<H> {
         self.settle();
     }
 
+    /// Moves a TLS handshake on; reports its end or its failure.
+    #[cfg(feature = "tls")]
+    fn handshake(&mut self) {
+        let core = self.core();
+        if !core.handshaking || core.close_flush.is_some() {
+            return;
+        }
+        let (Some(session), Some(socket)) = (core.tls.as_mut(), core.socket.as_mut()) else { return };
+        match session.handshake(socket) {
+            Ok(false) => {}
+            Ok(true) => {
+                core.handshaking = false;
+                // Application data may have come with the last flight.
+                core.readable = true;
+                self.call(|h, s| h.on_ssl_handshake(s));
+            }
+            Err(e) => {
+                core.handshaking = false;
+                match e.into_inner().map(|inner| inner.downcast::<crate::tls::TlsError>()) {
+                    Some(Ok(tls)) => self.call(|h, s| h.on_ssl_handshake_error(s, *tls)),
+                    Some(Err(other)) => self.call(|h, s| h.on_error(s, StreamError::Read(io::Error::other(other)))),
+                    None => self.call(|h, s| h.on_error(s, StreamError::Read(io::ErrorKind::Other.into()))),
+                };
+                let core = self.core();
+                if core.close_flush.is_none() {
+                    // The session is unusable: the stream cannot go on.
+                    core.close_flush = Some(false);
+                }
+            }
+        }
+    }
+
+    /// Reports an I/O error: TLS errors to the TLS callbacks, others to
+    /// `on_error` as made by `wrap`.
+    fn report_io_error(&mut self, error: io::Error, wrap: fn(io::Error) -> StreamError) {
+        #[cfg(feature = "tls")]
+        if crate::tls::tls_error(&error).is_some() {
+            if let Some(Ok(tls)) = error.into_inner().map(|inner| inner.downcast::<crate::tls::TlsError>()) {
+                self.call(|h, s| h.on_ssl_error(s, *tls));
+            }
+            let core = self.core();
+            if core.close_flush.is_none() {
+                core.close_flush = Some(false);
+            }
+            return;
+        }
+        self.call(|h, s| h.on_error(s, wrap(error)));
+    }
+
+    /// STARTTLS: once everything queued before `start_tls` is sent, begin
+    /// the session, refusing plain text that arrived past the switch.
+    #[cfg(feature = "tls")]
+    fn start_pending_tls(&mut self) {
+        let core = self.core();
+        if core.tls_pending.is_none() || core.tls.is_some() || !core.is_open() || !core.out.is_empty() {
+            return;
+        }
+        if core.close_flush.is_some() {
+            return;
+        }
+        let injected = self.reader().buffered();
+        if injected > 0 {
+            self.reader().clear();
+            self.core().tls_pending = None;
+            self.call(|h, s| h.on_ssl_error(s, crate::tls::TlsError::PlaintextAfterStartTls(injected)));
+            let core = self.core();
+            if core.close_flush.is_none() {
+                core.close_flush = Some(false);
+            }
+            return;
+        }
+        match begin_tls(self.core()) {
+            Ok(()) => self.handshake(),
+            Err(e) => {
+                self.call(|h, s| h.on_ssl_handshake_error(s, e));
+                let core = self.core();
+                if core.close_flush.is_none() {
+                    core.close_flush = Some(false);
+                }
+            }
+        }
+    }
+
     /// Delivers buffered frames, then reads (within the fairness budget)
     /// and delivers, until the socket has nothing more.
     fn read(&mut self) {
         let mut budget = READ_BUDGET;
         loop {
             let core = self.core();
-            if !matches!(core.state, State::Open | State::Closing) || core.close_flush.is_some() {
+            if !matches!(core.state, State::Open | State::Closing)
+                || core.close_flush.is_some()
+                || !core.can_read_plaintext()
+            {
                 return;
             }
             self.dispatch();
             let core = self.core();
-            if core.close_flush.is_some() || core.state != State::Open {
+            if core.close_flush.is_some() || core.state != State::Open || !core.can_read_plaintext() {
                 return;
             }
             if core.eof {
@@ -346,9 +498,17 @@ impl<H: Handler> StreamChannel<H> {
                 return;
             }
             let stream = self.stream.as_mut().expect("stream present");
-            let Some(socket) = stream.core.socket.as_mut() else { return };
+            let core = &mut *stream.core;
+            let Some(socket) = core.socket.as_mut() else { return };
             let reader = self.reader.as_mut().expect("reader present");
-            match reader.read_from(socket, room.min(budget)) {
+            #[cfg(feature = "tls")]
+            let result = match core.tls.as_mut() {
+                Some(session) => reader.read_from(&mut super::tls_io::TlsIo { session, socket }, room.min(budget)),
+                None => reader.read_from(socket, room.min(budget)),
+            };
+            #[cfg(not(feature = "tls"))]
+            let result = reader.read_from(socket, room.min(budget));
+            match result {
                 Ok(0) => {
                     stream.core.eof = true;
                     stream.core.readable = false;
@@ -362,7 +522,7 @@ impl<H: Handler> StreamChannel<H> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     stream.core.readable = false;
-                    self.call(|h, s| h.on_error(s, StreamError::Read(e)));
+                    self.report_io_error(e, StreamError::Read);
                     return;
                 }
             }
@@ -427,7 +587,7 @@ impl<H: Handler> StreamChannel<H> {
             }
             let core = self.core();
             if matches!(core.state, State::Open | State::Closing)
-                && !core.out.is_empty()
+                && (!core.out.is_empty() || tls_wants_write(core))
                 && core.close_flush != Some(false)
             {
                 match flush(core) {
@@ -437,7 +597,7 @@ impl<H: Handler> StreamChannel<H> {
                         for buffer in dropped {
                             core.engine.give_buffer(buffer);
                         }
-                        self.call(|h, s| h.on_error(s, StreamError::Write(e)));
+                        self.report_io_error(e, StreamError::Write);
                         if self.core().close_flush.is_none() {
                             self.core().close_flush = Some(false);
                         }
@@ -452,6 +612,8 @@ impl<H: Handler> StreamChannel<H> {
             }
             break;
         }
+        #[cfg(feature = "tls")]
+        self.start_pending_tls();
         self.backpressure();
         let core = self.core();
         match core.close_flush {
@@ -508,6 +670,13 @@ impl<H: Handler> StreamChannel<H> {
         }
         self.reader().clear();
         let core = self.core();
+        #[cfg(feature = "tls")]
+        if graceful && !core.handshaking {
+            if let (Some(session), Some(socket)) = (core.tls.as_mut(), core.socket.as_mut()) {
+                session.close_notify();
+                let _ = session.write_records(socket);
+            }
+        }
         match core.socket.as_ref() {
             Some(socket) if graceful && !core.eof => {
                 let _ = socket.shutdown(Shutdown::Write);

@@ -81,6 +81,19 @@ pub(crate) struct Core {
     pub(crate) poisoned: bool,
     /// Lingering after close: dropped when the peer's end of stream arrives.
     pub(crate) lingering: bool,
+    /// The TLS session, once TLS has begun.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Box<crate::tls::TlsSession>>,
+    /// TLS asked for and not begun yet: it begins once connected and,
+    /// for STARTTLS, once everything queued before it has been sent.
+    #[cfg(feature = "tls")]
+    pub(crate) tls_pending: Option<crate::tls::TlsOptions>,
+    /// The TLS handshake is in progress.
+    #[cfg(feature = "tls")]
+    pub(crate) handshaking: bool,
+    /// The host name to verify the server's certificate against.
+    #[cfg(feature = "tls")]
+    pub(crate) tls_host: Option<String>,
 }
 
 impl Core {
@@ -116,6 +129,14 @@ impl Core {
             redispatch: false,
             poisoned: false,
             lingering: false,
+            #[cfg(feature = "tls")]
+            tls: None,
+            #[cfg(feature = "tls")]
+            tls_pending: None,
+            #[cfg(feature = "tls")]
+            handshaking: false,
+            #[cfg(feature = "tls")]
+            tls_host: None,
         }
     }
 
@@ -130,5 +151,18 @@ impl Core {
 
     pub(crate) fn is_open(&self) -> bool {
         self.state == State::Open
+    }
+
+    /// Whether plaintext may be read and delivered now: not while TLS is
+    /// pending (STARTTLS: what follows is the handshake) or handshaking.
+    pub(crate) fn can_read_plaintext(&self) -> bool {
+        #[cfg(feature = "tls")]
+        {
+            self.tls_pending.is_none() && !self.handshaking
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            true
+        }
     }
 }

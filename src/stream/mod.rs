@@ -62,6 +62,8 @@ mod core;
 mod outbox;
 mod reader;
 mod socket;
+#[cfg(feature = "tls")]
+mod tls_io;
 
 use std::fmt;
 use std::fs::File;
@@ -156,6 +158,29 @@ pub trait Handler: Sized + 'static {
     /// is queued). To go on instead, raise the limit or switch delimiter.
     fn on_overflow_error(&mut self, stream: &mut Stream<Self>, error: FrameError) {
         log::warn!("stream {}: {error}", stream.id());
+        stream.close_now();
+    }
+
+    /// The TLS handshake completed (before `on_connect` when TLS started
+    /// before connecting; on its own after STARTTLS).
+    #[cfg(feature = "tls")]
+    fn on_ssl_handshake(&mut self, stream: &mut Stream<Self>) {
+        let _ = stream;
+    }
+
+    /// The TLS handshake failed (an untrusted certificate, a wrong host name,
+    /// a plain-text peer...). Default: log and close.
+    #[cfg(feature = "tls")]
+    fn on_ssl_handshake_error(&mut self, stream: &mut Stream<Self>, error: crate::tls::TlsError) {
+        log::warn!("stream {}: TLS handshake failed: {error}", stream.id());
+        stream.close_now();
+    }
+
+    /// TLS failed after the handshake (a corrupt record, plain text injected
+    /// around STARTTLS...). Default: log and close.
+    #[cfg(feature = "tls")]
+    fn on_ssl_error(&mut self, stream: &mut Stream<Self>, error: crate::tls::TlsError) {
+        log::warn!("stream {}: TLS error: {error}", stream.id());
         stream.close_now();
     }
 
@@ -385,6 +410,36 @@ impl<H: Handler, D> Stream<H, D> {
         self.core.timers.retain(|t| self.core.engine.is_pending(*t));
         self.core.timers.push(timer);
         timer
+    }
+
+    /// Starts TLS (Pants' `startSSL`). Before the stream is connected, the
+    /// handshake runs as soon as it is, then `on_ssl_handshake`, then
+    /// `on_connect`. On a connected stream (STARTTLS), TLS begins once
+    /// everything queued before this call has been sent in plain text; no
+    /// frame is delivered from then until the handshake completes, and bytes
+    /// the peer sent in plain text after this point are an error
+    /// ([`TlsError::PlaintextAfterStartTls`](crate::tls::TlsError), to
+    /// `on_ssl_error`), never handed over as if they came through TLS.
+    /// Starting TLS twice, or on a closed stream, is an error at once.
+    #[cfg(feature = "tls")]
+    pub fn start_tls(&mut self, options: impl Into<crate::tls::TlsOptions>) -> Result<(), StreamError> {
+        if self.is_closed() {
+            return Err(StreamError::Closed("start_tls"));
+        }
+        if self.core.tls.is_some() || self.core.tls_pending.is_some() {
+            return Err(crate::tls::TlsError::AlreadyStarted.into());
+        }
+        self.core.tls_pending = Some(options.into());
+        Ok(())
+    }
+
+    /// What the TLS session negotiated, once its handshake is complete.
+    #[cfg(feature = "tls")]
+    pub fn tls_info(&self) -> Option<crate::tls::TlsInfo> {
+        match &self.core.tls {
+            Some(session) if !self.core.handshaking => Some(session.info()),
+            _ => None,
+        }
     }
 
     /// Connects again after a failed attempt whose `on_connect_error` did not

@@ -8,9 +8,23 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, IoSlice, Write};
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::FileExt;
 
 use super::socket::Socket;
+
+/// Where flushed bytes go: a plain socket (which `sendfile` can write to) or
+/// a TLS session over one (which it cannot).
+pub(crate) trait Sink: Write {
+    /// The socket, if bytes written to it go to the peer unchanged.
+    fn raw_fd(&self) -> Option<BorrowedFd<'_>>;
+}
+
+impl Sink for Socket {
+    fn raw_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(std::os::fd::AsFd::as_fd(self))
+    }
+}
 
 /// Writes at least this large are queued as their own buffer when given by
 /// value (no copy); smaller ones are copied into the tail buffer.
@@ -105,7 +119,7 @@ impl Outbox {
     }
 
     /// Writes as much as the socket takes. `recycle` receives sent buffers.
-    pub(crate) fn flush(&mut self, socket: &mut Socket, recycle: &mut dyn FnMut(Vec<u8>)) -> io::Result<Flushed> {
+    pub(crate) fn flush(&mut self, socket: &mut dyn Sink, recycle: &mut dyn FnMut(Vec<u8>)) -> io::Result<Flushed> {
         loop {
             let sent = match self.chunks.front_mut() {
                 None => return Ok(Flushed::Drained),
@@ -200,13 +214,14 @@ fn falls_back(e: &io::Error) -> bool {
 }
 
 /// Zero-copy: the kernel moves file pages to the socket.
-fn send_file(socket: &Socket, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+fn send_file(socket: &dyn Sink, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+    let Some(fd) = socket.raw_fd() else { return Err(io::ErrorKind::Unsupported.into()) };
     let mut at = offset;
-    rustix::fs::sendfile(socket, file, Some(&mut at), len).map_err(io::Error::from)
+    rustix::fs::sendfile(fd, file, Some(&mut at), len).map_err(io::Error::from)
 }
 
 /// The fallback: read a piece at `offset` and write what the socket takes.
-fn copy_file(socket: &mut Socket, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+fn copy_file(socket: &mut dyn Sink, file: &File, offset: u64, len: usize) -> io::Result<usize> {
     let mut piece = vec![0; len];
     let n = file.read_at(&mut piece, offset)?;
     if n == 0 {

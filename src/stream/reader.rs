@@ -5,7 +5,6 @@
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::socket::Socket;
 use super::{panic_message, Read, Stream, Switch};
 use crate::delimiter::Delimiter;
 use crate::error::FrameError;
@@ -29,7 +28,7 @@ pub(crate) trait Reader<H> {
     /// Room left under the buffer limit.
     fn room(&self) -> usize;
     fn buffered(&self) -> usize;
-    fn read_from(&mut self, socket: &mut Socket, max: usize) -> io::Result<usize>;
+    fn read_from(&mut self, source: &mut dyn io::Read, max: usize) -> io::Result<usize>;
     /// Delivers every whole frame buffered.
     fn dispatch(&mut self, stream: &mut Option<Stream<H>>, handler: &mut H) -> Dispatch<H>;
     fn into_raw(self: Box<Self>) -> RawBuffer;
@@ -64,15 +63,15 @@ where
         self.framer.len()
     }
 
-    fn read_from(&mut self, socket: &mut Socket, max: usize) -> io::Result<usize> {
-        self.framer.read_from(socket, max)
+    fn read_from(&mut self, source: &mut dyn io::Read, max: usize) -> io::Result<usize> {
+        self.framer.read_from(source, max)
     }
 
     fn dispatch(&mut self, slot: &mut Option<Stream<H>>, handler: &mut H) -> Dispatch<H> {
         let Some(taken) = slot.take() else { return Dispatch::Stopped };
         let mut stream: Stream<H, D> = taken.retype();
         let outcome = loop {
-            if stream.core.close_flush.is_some() || stream.core.poisoned {
+            if stream.core.close_flush.is_some() || stream.core.poisoned || !stream.core.can_read_plaintext() {
                 break Dispatch::Stopped;
             }
             self.framer.set_buffer_size(stream.core.buffer_size);
