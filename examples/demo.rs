@@ -1,12 +1,22 @@
-//! The pants demo: typed frames cut from one byte stream, with a delimiter
-//! switch from a line protocol to a derived NetStruct protocol.
+//! The pants demo: one process, one event loop, a server and three clients.
+//!
+//! Each client greets the server with a text line, asks for binary mode, and
+//! then sends game moves as `#[derive(NetStruct)]` messages. The server's
+//! handler reads lines (`Until`) and, after `BINARY`, switches its stream to
+//! `Packed<Move>`: a typestate transition the compiler checks (the handler
+//! implements `Read<Packed<Move>>`). Everything is printed as it happens, and
+//! the demo exits by itself.
 //!
 //! Run it with `cargo run --example demo`.
 
-use pants::delimiter::{Packed, Until};
-use pants::{Framer, NetStruct};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
 
-/// A binary move in a game: netstruct format `"!BB$"`.
+use pants::delimiter::{Packed, Until};
+use pants::{Address, Engine, Handler, NetStruct, Read, Server, Stream};
+
+/// A move in a game: netstruct format `"!BB$"`.
 #[derive(NetStruct, Debug, PartialEq)]
 struct Move<'a> {
     player: u8,
@@ -14,36 +24,109 @@ struct Move<'a> {
     square: &'a str,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // What a peer might send: a text greeting, then binary moves.
-    let mut wire = b"HELLO chess\r\nBINARY\r\n".to_vec();
-    for (player, square) in [(1, "e4"), (2, "e5"), (1, "Nf3")] {
-        Move { player, square }.encode(&mut wire)?;
+/// The server's reply to each move: netstruct format `"!IH"`.
+#[derive(NetStruct, Debug)]
+struct Ack {
+    moves_seen: u32,
+    checksum: u16,
+}
+
+/// Server side of one connection.
+struct Referee {
+    moves: u32,
+}
+
+impl Handler for Referee {
+    fn on_connect(&mut self, stream: &mut Stream<Self>) {
+        println!("[server] {} connected", stream.remote_address().map(|a| a.to_string()).unwrap_or_default());
     }
 
-    // Feed it one byte at a time, as a slow network would.
-    let mut lines = Framer::new(Until::crlf());
-    let mut rest = &wire[..];
-    'text: while let Some((byte, tail)) = rest.split_first() {
-        rest = tail;
-        lines.push(&[*byte]);
-        while let Some(line) = lines.next_frame()? {
-            println!("line frame:   {:?}", String::from_utf8_lossy(line));
-            if line == b"BINARY" {
-                break 'text;
+    fn on_close(&mut self, stream: &mut Stream<Self>) {
+        println!("[server] stream {} closed after {} moves", stream.id(), self.moves);
+    }
+}
+
+impl Read<Until> for Referee {
+    fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+        println!("[server] line frame  {:?}", String::from_utf8_lossy(line));
+        if line == b"BINARY" {
+            // From the next frame on, this stream reads Move structs.
+            stream.read_delimiter(Packed::<Move>::new());
+            let _ = stream.write(b"OK binary\r\n");
+        } else {
+            let _ = stream.write(b"OK hello\r\n");
+        }
+    }
+}
+
+impl Read<Packed<Move<'static>>> for Referee {
+    fn on_read(&mut self, stream: &mut Stream<Self, Packed<Move<'static>>>, mv: Move<'_>) {
+        self.moves += 1;
+        println!("[server] Move frame  player {} plays {}", mv.player, mv.square);
+        let checksum = mv.square.bytes().map(u16::from).sum();
+        let _ = stream.write_packed(&Ack { moves_seen: self.moves, checksum });
+    }
+}
+
+/// One client: a greeting, then binary moves, then done.
+struct Player {
+    id: u8,
+    name: &'static str,
+    squares: Vec<&'static str>,
+    finished: Rc<RefCell<usize>>,
+}
+
+impl Handler for Player {
+    fn on_connect(&mut self, stream: &mut Stream<Self>) {
+        let _ = stream.write(format!("HELLO {}\r\nBINARY\r\n", self.name));
+    }
+
+    fn on_close(&mut self, _stream: &mut Stream<Self>) {
+        *self.finished.borrow_mut() += 1;
+    }
+}
+
+impl Read<Until> for Player {
+    fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+        println!("[{}] line frame  {:?}", self.name, String::from_utf8_lossy(line));
+        if line == b"OK binary" {
+            stream.read_delimiter(Packed::<Ack>::new());
+            for square in &self.squares {
+                let _ = stream.write_packed(&Move { player: self.id, square });
             }
         }
     }
+}
 
-    // Switch delimiter: Framer<Until> becomes Framer<Packed<Move>>.
-    let mut moves = lines.read_delimiter(Packed::<Move>::new());
-    for byte in rest {
-        moves.push(&[*byte]);
-        while let Some(mv) = moves.next_frame()? {
-            println!("Move frame:   player {} plays {}", mv.player, mv.square);
+impl Read<Packed<Ack>> for Player {
+    fn on_read(&mut self, stream: &mut Stream<Self, Packed<Ack>>, ack: Ack) {
+        println!("[{}] Ack frame   {ack:?}", self.name);
+        if ack.moves_seen as usize == self.squares.len() {
+            stream.close();
         }
     }
-    moves.finish()?;
-    println!("all frames decoded, nothing left over");
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let engine = Engine::new()?;
+    let server = Server::from_fn(|_peer| Some(Stream::new(Referee { moves: 0 }).read_delimiter(Until::crlf())))
+        .listen(&engine, "127.0.0.1:0")?;
+    let address = engine.local_address(server)?.ok_or("no address")?;
+    println!("[server] listening on {address}");
+
+    let finished = Rc::new(RefCell::new(0));
+    let players = [("ann", vec!["e4", "Nf3"]), ("bob", vec!["e5", "Nc6", "Bb5"]), ("cy", vec!["d4"])];
+    for (id, (name, squares)) in (1..).zip(players.clone()) {
+        let player = Player { id, name, squares, finished: finished.clone() };
+        Stream::new(player).read_delimiter(Until::crlf()).connect(&engine, Address::from(&address))?;
+    }
+
+    let done = engine.run_until(Duration::from_secs(10), || *finished.borrow() == players.len())?;
+    // Let the server see the last closes, then stop.
+    engine.run_until(Duration::from_millis(200), || engine.connections(server).map_or(true, |c| c.is_empty()))?;
+    if !done {
+        return Err("the demo did not finish in time".into());
+    }
+    println!("all {} players finished; every frame was typed and nothing was left over", players.len());
     Ok(())
 }
