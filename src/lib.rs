@@ -54,6 +54,8 @@ pub mod delimiter;
 pub mod engine;
 pub mod error;
 pub mod framer;
+#[cfg(feature = "tls")]
+pub mod guide;
 pub mod netstruct;
 pub mod pack;
 #[cfg(feature = "std")]

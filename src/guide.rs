@@ -1,0 +1,179 @@
+//! # Guide: writing a protocol with pants
+//!
+//! This walks through a small protocol from the first line to TLS: a
+//! "greeting then records" service where a client sends a text line, then
+//! switches both sides to binary records.
+//!
+//! ## 1. The handler
+//!
+//! A handler is your type. [`Handler`](crate::Handler) holds the lifecycle
+//! callbacks, all optional; [`Read<D>`](crate::Read) is implemented once per
+//! delimiter the handler can read, each with its own typed `on_read`:
+//!
+//! ```
+//! use pants::{delimiter::Until, Handler, Read, Stream};
+//!
+//! struct Greeter {
+//!     greeted: usize,
+//! }
+//!
+//! impl Handler for Greeter {
+//!     fn on_connect(&mut self, stream: &mut Stream<Self>) {
+//!         let _ = stream.write(b"hello, who are you?\r\n");
+//!     }
+//! }
+//!
+//! impl Read<Until> for Greeter {
+//!     fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+//!         self.greeted += 1;
+//!         let _ = stream.write([b"hi ", line, b"\r\n"].concat());
+//!     }
+//! }
+//! ```
+//!
+//! `line` is a `&[u8]` pointing into the stream's receive buffer: no copy.
+//!
+//! ## 2. Delimiters
+//!
+//! A [`Delimiter`](crate::Delimiter) decides where a frame ends and what
+//! type it has. The built-ins cover Pants' `read_delimiter` values
+//! ([`delimiter`](crate::delimiter) has the table); protocols defined by
+//! structs use [`#[derive(NetStruct)]`](derive@crate::NetStruct):
+//!
+//! ```
+//! use pants::NetStruct;
+//!
+//! /// netstruct `"!IH$"`: a record id, then a u16-length-prefixed body.
+//! #[derive(NetStruct, Debug)]
+//! struct Record<'a> {
+//!     id: u32,
+//!     #[netstruct(len = u16)]
+//!     body: &'a [u8],
+//! }
+//! ```
+//!
+//! ## 3. Switching
+//!
+//! Inside a callback, [`Stream::read_delimiter`](crate::Stream::read_delimiter)
+//! switches from the next frame on; bytes already buffered are cut with the
+//! new delimiter at once. It compiles only if the handler implements
+//! `Read` for the new delimiter type, so a handler can never be handed a frame
+//! type it does not read:
+//!
+//! ```
+//! # use pants::{delimiter::{Packed, Until}, Handler, NetStruct, Read, Stream};
+//! # #[derive(NetStruct, Debug)]
+//! # struct Record<'a> { id: u32, #[netstruct(len = u16)] body: &'a [u8] }
+//! struct Service;
+//! impl Handler for Service {}
+//!
+//! impl Read<Until> for Service {
+//!     fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+//!         if line == b"RECORDS" {
+//!             stream.read_delimiter(Packed::<Record>::new());
+//!         }
+//!     }
+//! }
+//!
+//! impl Read<Packed<Record<'static>>> for Service {
+//!     fn on_read(&mut self, stream: &mut Stream<Self, Packed<Record<'static>>>, record: Record<'_>) {
+//!         println!("record {} ({} bytes)", record.id, record.body.len());
+//!         if record.id == 0 {
+//!             stream.read_delimiter(pants::delimiter::Until::crlf());
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! Without `impl Read<Packed<Record>> for Service`, the first `read_delimiter`
+//! would not compile.
+//!
+//! ## 4. Running it
+//!
+//! An [`Engine`](crate::Engine) runs everything on one thread. A
+//! [`Server`](crate::Server) gives each accepted connection its typed stream;
+//! a client stream is configured with [`Stream::new`](crate::Stream::new)
+//! and connected:
+//!
+//! ```
+//! use std::time::Duration;
+//! use pants::{delimiter::Until, Engine, Handler, Read, Server, Stream};
+//!
+//! struct Upper;
+//! impl Handler for Upper {}
+//! impl Read<Until> for Upper {
+//!     fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+//!         let _ = stream.write([&line.to_ascii_uppercase()[..], b"\n"].concat());
+//!     }
+//! }
+//!
+//! struct Asker { answer: Option<String> }
+//! impl Handler for Asker {
+//!     fn on_connect(&mut self, stream: &mut Stream<Self>) {
+//!         let _ = stream.write(b"quiet please\n");
+//!     }
+//! }
+//! impl Read<Until> for Asker {
+//!     fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+//!         self.answer = Some(String::from_utf8_lossy(line).into_owned());
+//!         stream.close();
+//!     }
+//! }
+//!
+//! let engine = Engine::new()?;
+//! let server = Server::from_fn(|_peer| Some(Stream::new(Upper).read_delimiter(Until::lf())))
+//!     .listen(&engine, "127.0.0.1:0")?;
+//! let address = engine.local_address(server)?.unwrap();
+//! let client = Stream::new(Asker { answer: None }).read_delimiter(Until::lf()).connect(&engine, address)?;
+//!
+//! let mut answer = None;
+//! engine.run_until(Duration::from_secs(5), || {
+//!     answer = engine.with_stream::<Asker, _>(client, |asker, _| asker.answer.clone()).ok().flatten();
+//!     answer.is_some()
+//! })?;
+//! assert_eq!(answer.as_deref(), Some("QUIET PLEASE"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `engine.run()` runs until [`Engine::stop`](crate::Engine::stop); other
+//! threads use a [`Remote`](crate::Remote).
+//!
+//! ## 5. Writing
+//!
+//! [`write`](crate::Stream::write) queues bytes; everything a stream queues
+//! during one callback batch goes out together, in as few system calls as
+//! possible, so replies to pipelined requests are batched for free.
+//! [`write_packed`](crate::Stream::write_packed) encodes a NetStruct (or a
+//! zerocopy / binrw value) straight into the queue;
+//! [`write_file`](crate::Stream::write_file) sends a file with `sendfile`.
+//! `on_write` tells when the queue has drained. A peer that does not read
+//! cannot make a stream buffer without bound: above the write limit, reading
+//! from it pauses ([`Handler::on_backpressure`](crate::Handler::on_backpressure)).
+//!
+//! ## 6. Closing
+//!
+//! [`close`](crate::Stream::close) sends everything queued, then closes;
+//! [`close_now`](crate::Stream::close_now) drops the queue. `on_close` runs
+//! exactly once. When the peer closes first, the frames already buffered are
+//! still delivered, a partial frame is reported to `on_error`, and replies
+//! queued in response are still sent.
+//!
+//! ## 7. Errors
+//!
+//! Nothing a peer sends can panic the library: every problem is a typed
+//! error. Framing errors ([`FrameError`](crate::FrameError)) reach
+//! `on_overflow_error` (no frame fits the buffer limit) or `on_error`; I/O,
+//! timeouts and the rest are [`StreamError`](crate::StreamError)s. The
+//! defaults log and close; override them to recover. A handler that panics
+//! only takes down its own stream.
+//!
+//! ## 8. TLS
+//!
+//! Give a client stream [`TlsClient`](crate::tls::TlsClient) options with
+//! [`StreamBuilder::tls`](crate::StreamBuilder::tls), or a server
+//! [`TlsServer`](crate::tls::TlsServer) options with
+//! [`ServerBuilder::tls`](crate::server::ServerBuilder::tls). For STARTTLS,
+//! call [`Stream::start_tls`](crate::Stream::start_tls) inside a callback:
+//! TLS begins once the plain-text replies queued before it are sent, and
+//! plain text injected after that point is refused. Certificates are
+//! verified by default.
