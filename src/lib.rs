@@ -85,3 +85,8 @@ pub use stream::{AnyDelimiter, Handler, Read, Stream, StreamBuilder, StreamId};
 /// Derives [`NetStruct`](trait@NetStruct) (and so [`Pack`]) for a struct with
 /// named fields; see the [`netstruct`] module for field types and attributes.
 pub use pants_derive::NetStruct;
+
+/// The README's code compiles (checked by the doc tests).
+#[cfg(all(doctest, feature = "tls"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
