@@ -78,7 +78,8 @@ impl Until {
     /// assert_eq!(Until::crlf().terminator(), b"\r\n");
     /// ```
     pub fn crlf() -> Self {
-        Until { search: Search::Bytes(Finder::new(b"\r\n").into_owned()), scanned: 0 }
+        // A 'static needle: no allocation.
+        Until { search: Search::Bytes(Finder::new(b"\r\n")), scanned: 0 }
     }
 
     /// The terminator this delimiter looks for.

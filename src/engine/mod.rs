@@ -89,9 +89,12 @@ struct Inner {
     stopped: Cell<bool>,
     running: Cell<bool>,
     remote: Remote,
-    /// Spare buffers, lent to streams while they read or write, so that an
-    /// idle stream holds none.
-    pool: RefCell<Vec<Vec<u8>>>,
+    /// Spare receive buffers, lent to streams while they read, so that an
+    /// idle stream holds none. Kept at full length (initialised), so lending
+    /// one costs no zeroing.
+    recv_pool: RefCell<Vec<Vec<u8>>>,
+    /// Spare send buffers (empty, with capacity).
+    send_pool: RefCell<Vec<Vec<u8>>>,
 }
 
 /// How many spare buffers the pool keeps, and the largest it keeps.
@@ -116,7 +119,8 @@ impl Engine {
                 stopped: Cell::new(false),
                 running: Cell::new(false),
                 remote,
-                pool: RefCell::new(Vec::new()),
+                recv_pool: RefCell::new(Vec::new()),
+                send_pool: RefCell::new(Vec::new()),
             }),
         })
     }
@@ -293,8 +297,13 @@ impl Engine {
 
     fn run_ready(&self) {
         // Only what is queued now: work queued while serving waits for the
-        // next iteration (which then polls without blocking).
-        let batch: Vec<StreamId> = self.inner.ready.borrow_mut().drain(..).collect();
+        // next iteration (which then polls without blocking). Each channel
+        // is serviced once per batch, however often it was marked: a stream
+        // with more to read than its budget marks itself on every service,
+        // and duplicates would otherwise pile up, one more each iteration,
+        // until it starved every other stream.
+        let mut seen = std::collections::HashSet::new();
+        let batch: Vec<StreamId> = self.inner.ready.borrow_mut().drain(..).filter(|id| seen.insert(*id)).collect();
         for id in batch {
             let _ = self.with_channel(id, |channel, engine| channel.service(engine));
         }
@@ -363,6 +372,19 @@ impl Engine {
         }
     }
 
+    /// Takes the operations deferred for channel `id` while it was busy, for
+    /// the channel to run itself before it flushes: `write_to` a stream from
+    /// its own callback is then queued before its `on_write` and its close.
+    pub(crate) fn take_deferred(&self, id: StreamId) -> Vec<ChannelOp> {
+        let mut deferred = self.inner.deferred.borrow_mut();
+        if !deferred.iter().any(|(target, _)| *target == id) {
+            return Vec::new();
+        }
+        let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut *deferred).into_iter().partition(|(t, _)| *t == id);
+        *deferred = others;
+        mine.into_iter().map(|(_, op)| op).collect()
+    }
+
     /// Runs `op` on channel `id` now, or when it is no longer busy.
     pub(crate) fn on_channel(
         &self,
@@ -380,19 +402,33 @@ impl Engine {
         }
     }
 
-    /// A spare buffer from the pool (empty, maybe with capacity).
-    pub(crate) fn take_buffer(&self) -> Vec<u8> {
-        self.inner.pool.borrow_mut().pop().unwrap_or_default()
+    /// A spare receive buffer (initialised storage; its contents are stale).
+    pub(crate) fn take_recv_buffer(&self) -> Vec<u8> {
+        self.inner.recv_pool.borrow_mut().pop().unwrap_or_default()
     }
 
-    /// Returns a buffer to the pool.
-    pub(crate) fn give_buffer(&self, mut buffer: Vec<u8>) {
+    /// Returns a receive buffer to the pool, contents and length as they are.
+    pub(crate) fn give_recv_buffer(&self, buffer: Vec<u8>) {
+        Self::keep(&self.inner.recv_pool, buffer);
+    }
+
+    /// A spare send buffer (empty, maybe with capacity).
+    pub(crate) fn take_send_buffer(&self) -> Vec<u8> {
+        self.inner.send_pool.borrow_mut().pop().unwrap_or_default()
+    }
+
+    /// Returns a send buffer to the pool.
+    pub(crate) fn give_send_buffer(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        Self::keep(&self.inner.send_pool, buffer);
+    }
+
+    fn keep(pool: &RefCell<Vec<Vec<u8>>>, buffer: Vec<u8>) {
         if buffer.capacity() == 0 || buffer.capacity() > POOL_MAX_CAPACITY {
             return;
         }
-        let mut pool = self.inner.pool.borrow_mut();
+        let mut pool = pool.borrow_mut();
         if pool.len() < POOL_COUNT {
-            buffer.clear();
             pool.push(buffer);
         }
     }

@@ -216,6 +216,32 @@ pub(crate) fn attach(
     Ok(())
 }
 
+/// For a graceful close over TLS: queues close_notify once, then sends what
+/// the session holds. True when everything, close_notify included, is out
+/// (or the connection is broken, or there is no TLS); false while the socket
+/// is full (the stream waits for it to be writable).
+fn tls_close_sent(core: &mut Core) -> bool {
+    #[cfg(feature = "tls")]
+    if let (Some(session), Some(socket)) = (core.tls.as_mut(), core.socket.as_mut()) {
+        if core.handshaking {
+            return true;
+        }
+        if !core.close_notify_sent {
+            session.close_notify();
+            core.close_notify_sent = true;
+        }
+        return match session.write_records(socket) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                core.writable = false;
+                false
+            }
+            _ => true,
+        };
+    }
+    let _ = core;
+    true
+}
+
 /// Whether the TLS session has records of its own to send.
 fn tls_wants_write(core: &Core) -> bool {
     #[cfg(feature = "tls")]
@@ -242,7 +268,7 @@ pub(crate) fn flush(core: &mut Core) -> io::Result<Flushed> {
             Ok(()) => {
                 let engine = &core.engine;
                 let mut io = super::tls_io::TlsIo { session, socket };
-                core.out.flush(&mut io, &mut |buffer| engine.give_buffer(buffer))
+                core.out.flush(&mut io, &mut |buffer| engine.give_send_buffer(buffer))
             }
         };
         if !matches!(result, Ok(Flushed::Drained)) {
@@ -255,7 +281,7 @@ pub(crate) fn flush(core: &mut Core) -> io::Result<Flushed> {
         return Ok(Flushed::Drained);
     }
     let engine = &core.engine;
-    let result = core.out.flush(socket, &mut |buffer| engine.give_buffer(buffer));
+    let result = core.out.flush(socket, &mut |buffer| engine.give_send_buffer(buffer));
     match &result {
         Ok(Flushed::Blocked) => core.writable = false,
         Ok(Flushed::Drained) => {}
@@ -270,7 +296,10 @@ pub(crate) fn arm_timeouts<H: Handler>(core: &mut Core) {
     if let Some(timer) = core.timeout_timer.take() {
         core.engine.cancel(timer);
     }
-    if core.state == State::Closed {
+    // Only a connected stream (or one flushing before it closes) times out:
+    // a deadline armed before connecting would already be past, and a timer
+    // re-armed in the past fires on every iteration.
+    if !matches!(core.state, State::Open | State::Closing) {
         return;
     }
     let deadline = [core.idle_timeout.map(|t| core.last_activity + t), core.read_timeout.map(|t| core.last_read + t)]
@@ -293,9 +322,23 @@ pub(crate) fn arm_timeouts<H: Handler>(core: &mut Core) {
                 };
                 match expired {
                     Some(which) if stream.core.state == State::Open => {
-                        handler.on_error(stream, StreamError::Timeout(which))
+                        handler.on_error(stream, StreamError::Timeout(which));
+                        if stream.core.close_flush == Some(true) && !stream.core.out.is_empty() {
+                            // close() waits to flush: one more period, then it
+                            // is given up (below) if the peer stays silent.
+                            stream.core.last_read = now;
+                            stream.core.last_activity = now;
+                            arm_timeouts::<H>(&mut stream.core);
+                        }
                     }
-                    _ => arm_timeouts::<H>(&mut stream.core),
+                    Some(which) if stream.core.state == State::Closing => {
+                        // close() has waited this long for a silent peer
+                        // (Pants waited forever): drop what is queued.
+                        handler.on_error(stream, StreamError::Timeout(which));
+                        stream.close_now();
+                    }
+                    Some(_) => {}
+                    None => arm_timeouts::<H>(&mut stream.core),
                 }
             });
         }));
@@ -346,6 +389,11 @@ impl<H: Handler> StreamChannel<H> {
     /// Runs a typed closure from outside the stream's own events (a timer,
     /// another stream, a resolver), then settles.
     pub(crate) fn invoke<R>(&mut self, f: impl FnOnce(&mut H, &mut Stream<H>) -> R) -> Option<R> {
+        if self.core().state == State::Closed {
+            // Closed, still draining the peer's last bytes (lingering): the
+            // handler had its on_close and is not called again.
+            return None;
+        }
         let mut out = None;
         self.call(|h, s| out = Some(f(h, s)));
         self.settle();
@@ -422,6 +470,12 @@ impl<H: Handler> StreamChannel<H> {
             }
             return;
         }
+        if error.get_ref().is_some_and(|inner| inner.is::<super::outbox::FileReadError>()) {
+            if let Some(Ok(file)) = error.into_inner().map(|inner| inner.downcast::<super::outbox::FileReadError>()) {
+                self.call(|h, s| h.on_error(s, StreamError::File(file.0)));
+            }
+            return;
+        }
         self.call(|h, s| h.on_error(s, wrap(error)));
     }
 
@@ -471,9 +525,22 @@ impl<H: Handler> StreamChannel<H> {
             {
                 return;
             }
+            if core.paused {
+                // Buffered frames wait until the queue drains to half the
+                // write limit; `backpressure` then marks the stream ready.
+                return;
+            }
             self.dispatch();
             let core = self.core();
             if core.close_flush.is_some() || core.state != State::Open || !core.can_read_plaintext() {
+                return;
+            }
+            if core.out.queued() > core.write_limit as u64 {
+                // The handler queued more than the write limit: deliver and
+                // read no more (not even the end of stream) for now. `settle`
+                // flushes, then pauses; if everything went out, the next
+                // iteration goes on.
+                core.engine.mark_ready(core.id);
                 return;
             }
             if core.eof {
@@ -488,9 +555,9 @@ impl<H: Handler> StreamChannel<H> {
                 return;
             }
             let engine = core.engine.clone();
-            let mut spare = engine.take_buffer();
+            let mut spare = engine.take_recv_buffer();
             self.reader().lend_storage(&mut spare);
-            engine.give_buffer(spare);
+            engine.give_recv_buffer(spare);
             let room = self.reader().room();
             if room == 0 {
                 // Full of bytes that make no frame: the framer reported it
@@ -575,6 +642,12 @@ impl<H: Handler> StreamChannel<H> {
     /// flush, call `on_write`, pause or resume reading, and close.
     fn settle(&mut self) {
         for _ in 0..64 {
+            // What `Engine::write_to` queued for this stream while its own
+            // callback ran: queued now, before flushing, on_write and close.
+            let engine = self.core().engine.clone();
+            for op in engine.take_deferred(self.core().id) {
+                op(self, &engine);
+            }
             // A switch (or limit change) made outside on_read applies to
             // the bytes buffered now, not only to the next ones.
             if let Some(switch) = self.stream().switch.take() {
@@ -595,7 +668,7 @@ impl<H: Handler> StreamChannel<H> {
                     Err(e) => {
                         let dropped = core.out.clear();
                         for buffer in dropped {
-                            core.engine.give_buffer(buffer);
+                            core.engine.give_send_buffer(buffer);
                         }
                         self.report_io_error(e, StreamError::Write);
                         if self.core().close_flush.is_none() {
@@ -616,9 +689,11 @@ impl<H: Handler> StreamChannel<H> {
         self.start_pending_tls();
         self.backpressure();
         let core = self.core();
+        let flushed =
+            core.socket.is_none() || (core.close_flush == Some(true) && core.out.is_empty() && tls_close_sent(core));
         match core.close_flush {
             Some(false) => self.finish_close(false),
-            Some(true) if core.out.is_empty() || core.socket.is_none() => self.finish_close(true),
+            Some(true) if flushed => self.finish_close(true),
             Some(true) => core.state = State::Closing,
             None => {}
         }
@@ -626,7 +701,7 @@ impl<H: Handler> StreamChannel<H> {
         if core.is_open() && !core.readable {
             // Idle: hand the receive buffer back to the engine's pool.
             if let Some(buffer) = self.reader().reclaim_storage() {
-                self.core().engine.give_buffer(buffer);
+                self.core().engine.give_recv_buffer(buffer);
             }
         }
     }
@@ -639,9 +714,9 @@ impl<H: Handler> StreamChannel<H> {
             self.call(|h, s| h.on_backpressure(s));
         } else if core.paused && queued <= (core.write_limit / 2) as u64 {
             core.paused = false;
-            if core.readable {
-                core.engine.mark_ready(core.id);
-            }
+            // Frames left buffered (or the peer's end of stream) wait for
+            // this, even when the socket has nothing new.
+            core.engine.mark_ready(core.id);
         }
     }
 
@@ -662,16 +737,16 @@ impl<H: Handler> StreamChannel<H> {
             server.borrow_mut().remove(&core.id);
         }
         for buffer in core.out.clear() {
-            core.engine.give_buffer(buffer);
+            core.engine.give_send_buffer(buffer);
         }
         self.call(|h, s| h.on_close(s));
         if let Some(buffer) = self.reader().reclaim_storage() {
-            self.core().engine.give_buffer(buffer);
+            self.core().engine.give_recv_buffer(buffer);
         }
         self.reader().clear();
         let core = self.core();
         #[cfg(feature = "tls")]
-        if graceful && !core.handshaking {
+        if graceful && !core.handshaking && !core.close_notify_sent {
             if let (Some(session), Some(socket)) = (core.tls.as_mut(), core.socket.as_mut()) {
                 session.close_notify();
                 let _ = session.write_records(socket);
@@ -682,13 +757,16 @@ impl<H: Handler> StreamChannel<H> {
                 let _ = socket.shutdown(Shutdown::Write);
                 core.lingering = true;
                 let id = core.id;
-                core.engine.defer(LINGER, move |engine| {
+                let timer = core.engine.defer(LINGER, move |engine| {
                     let _ = engine.on_channel(id, |channel, _| {
                         if let Some(this) = channel.as_any().downcast_mut::<StreamChannel<H>>() {
                             this.end_linger();
                         }
                     });
                 });
+                // Cancelled when the linger ends early (the usual case), so
+                // that closed streams do not leave timers behind for LINGER.
+                core.timers.push(timer);
                 self.linger();
             }
             _ => drop_socket(core),
@@ -715,6 +793,9 @@ impl<H: Handler> StreamChannel<H> {
     fn end_linger(&mut self) {
         let core = self.core();
         core.lingering = false;
+        for timer in core.timers.drain(..) {
+            core.engine.cancel(timer);
+        }
         drop_socket(core);
     }
 }
@@ -741,7 +822,16 @@ impl<H: Handler> Channel for StreamChannel<H> {
     }
 
     fn write_bytes(&mut self, _engine: &Engine, bytes: &[u8]) -> Result<(), StreamError> {
+        // Open with a flushing close pending happens only while the stream's
+        // own callback batch runs: these bytes were written (`write_to` on
+        // itself) before that batch ended, so they go out before the close.
+        let core = self.core();
+        let pending_close =
+            if core.state == State::Open && core.close_flush == Some(true) { core.close_flush.take() } else { None };
         let result = self.stream().write(bytes);
+        if pending_close.is_some() {
+            self.core().close_flush = pending_close;
+        }
         if result.is_ok() {
             // Flushed with everything else at the end of the iteration.
             let core = self.core();

@@ -94,6 +94,9 @@ pub(crate) struct Core {
     /// The host name to verify the server's certificate against.
     #[cfg(feature = "tls")]
     pub(crate) tls_host: Option<String>,
+    /// A graceful close has queued TLS close_notify.
+    #[cfg(feature = "tls")]
+    pub(crate) close_notify_sent: bool,
 }
 
 impl Core {
@@ -137,14 +140,18 @@ impl Core {
             handshaking: false,
             #[cfg(feature = "tls")]
             tls_host: None,
+            #[cfg(feature = "tls")]
+            close_notify_sent: false,
         }
     }
 
     /// Whether new writes are accepted, as an error naming `what` if not.
     pub(crate) fn check_writable(&self, what: &'static str) -> Result<(), StreamError> {
+        // Closed (or closing) first, connected or not, as in Pants.
         match self.state {
-            State::Open if self.close_flush.is_none() => Ok(()),
-            State::Closing | State::Closed | State::Open => Err(StreamError::Closed(what)),
+            _ if self.close_flush.is_some() => Err(StreamError::Closed(what)),
+            State::Open => Ok(()),
+            State::Closing | State::Closed => Err(StreamError::Closed(what)),
             State::Idle | State::Resolving | State::Connecting => Err(StreamError::NotConnected(what)),
         }
     }

@@ -134,8 +134,11 @@ pub trait Handler: Sized + 'static {
     }
 
     /// Too much is queued for sending (more than the write limit): reading
-    /// from the peer is paused until the queue drains to half the limit, and
-    /// `on_write` tells when it is empty.
+    /// from the peer, and delivering frames already buffered, is paused
+    /// until the queue drains to half the limit, and `on_write` tells when
+    /// it is empty. A peer that pipelines requests without reading the
+    /// replies cannot make the queue grow much past the limit: delivery stops
+    /// at the first frame whose reply crosses it.
     fn on_backpressure(&mut self, stream: &mut Stream<Self>) {
         let _ = stream;
     }
@@ -249,7 +252,7 @@ impl<H: Handler, D> Stream<H, D> {
         self.core.check_writable("write")?;
         let data = data.as_ref();
         let engine = &self.core.engine;
-        self.core.out.tail(|| engine.take_buffer()).extend_from_slice(data);
+        self.core.out.tail(|| engine.take_send_buffer()).extend_from_slice(data);
         self.core.out.appended(data.len());
         self.core.owe_on_write = true;
         Ok(())
@@ -259,7 +262,7 @@ impl<H: Handler, D> Stream<H, D> {
     pub fn write_vec(&mut self, data: Vec<u8>) -> Result<(), StreamError> {
         self.core.check_writable("write_vec")?;
         let engine = &self.core.engine;
-        self.core.out.push_vec(data, || engine.take_buffer());
+        self.core.out.push_vec(data, || engine.take_send_buffer());
         self.core.owe_on_write = true;
         Ok(())
     }
@@ -270,7 +273,7 @@ impl<H: Handler, D> Stream<H, D> {
     pub fn write_packed(&mut self, value: &(impl Pack + ?Sized)) -> Result<(), StreamError> {
         self.core.check_writable("write_packed")?;
         let engine = &self.core.engine;
-        let tail = self.core.out.tail(|| engine.take_buffer());
+        let tail = self.core.out.tail(|| engine.take_send_buffer());
         let before = tail.len();
         value.pack(tail)?;
         let n = tail.len() - before;
@@ -407,6 +410,12 @@ impl<H: Handler, D> Stream<H, D> {
         let timer = self.core.engine.defer(delay, move |engine| {
             let _ = engine.with_stream::<H, _>(id, f);
         });
+        if self.core.state == core::State::Closed {
+            // Made in on_close (or later): the stream's timers were already
+            // cancelled, so this one is cancelled at once.
+            self.core.engine.cancel(timer);
+            return timer;
+        }
         self.core.timers.retain(|t| self.core.engine.is_pending(*t));
         self.core.timers.push(timer);
         timer
@@ -447,10 +456,10 @@ impl<H: Handler, D> Stream<H, D> {
     /// connected or closed.
     pub fn connect(&mut self, address: impl Into<Address>) -> Result<(), StreamError> {
         match self.core.state {
-            core::State::Idle if self.core.close_flush.is_none() => {
-                channel::connect::<H>(&mut self.core, address.into())
-            }
-            core::State::Closing | core::State::Closed | core::State::Idle => Err(StreamError::Closed("connect")),
+            // After close(), even while still connected: closed, not active.
+            _ if self.core.close_flush.is_some() => Err(StreamError::Closed("connect")),
+            core::State::Idle => channel::connect::<H>(&mut self.core, address.into()),
+            core::State::Closing | core::State::Closed => Err(StreamError::Closed("connect")),
             _ => Err(StreamError::AlreadyActive),
         }
     }

@@ -220,10 +220,27 @@ fn send_file(socket: &dyn Sink, file: &File, offset: u64, len: usize) -> io::Res
     rustix::fs::sendfile(fd, file, Some(&mut at), len).map_err(io::Error::from)
 }
 
+/// Reading a file queued with `write_file` failed: the file's fault, not the
+/// socket's (reported as `StreamError::File`, not `Write`).
+#[derive(Debug)]
+pub(crate) struct FileReadError(pub(crate) io::Error);
+
+impl std::fmt::Display for FileReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for FileReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 /// The fallback: read a piece at `offset` and write what the socket takes.
 fn copy_file(socket: &mut dyn Sink, file: &File, offset: u64, len: usize) -> io::Result<usize> {
     let mut piece = vec![0; len];
-    let n = file.read_at(&mut piece, offset)?;
+    let n = file.read_at(&mut piece, offset).map_err(|e| io::Error::new(e.kind(), FileReadError(e)))?;
     if n == 0 {
         return Ok(0);
     }

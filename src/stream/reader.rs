@@ -74,6 +74,10 @@ where
             if stream.core.close_flush.is_some() || stream.core.poisoned || !stream.core.can_read_plaintext() {
                 break Dispatch::Stopped;
             }
+            if stream.core.out.queued() > stream.core.write_limit as u64 {
+                // Backpressure: the rest waits until the queue drains.
+                break Dispatch::Idle;
+            }
             self.framer.set_buffer_size(stream.core.buffer_size);
             let frame = match self.framer.next_frame() {
                 Ok(Some(frame)) => frame,

@@ -1,0 +1,191 @@
+//! A line-based chat server: each line a client sends goes to every other
+//! client.
+//!
+//! ```sh
+//! cargo run --example chat -- --addr 127.0.0.1:7001
+//! nc 127.0.0.1 7001        # in two or more terminals
+//! ```
+//!
+//! The first line a client sends is its name (an empty line: its address).
+//! Then every line goes to the others as `NAME: text`; `/who` lists who is
+//! here, `/quit` leaves. Joins and leaves are announced as `* NAME joined` and
+//! `* NAME left`. Lines end with `\n` (a `\r` before it is dropped) and are at
+//! most 4 KiB.
+//!
+//! The connections share one room, an `Rc<RefCell<..>>` of names by
+//! `StreamId` (everything runs on the engine's one thread), and a handler
+//! writes to the *other* streams with `Engine::write_to`.
+
+use std::cell::RefCell;
+use std::io::Write as _;
+use std::rc::Rc;
+use std::time::Duration;
+
+use pants::delimiter::Until;
+use pants::{Engine, FrameError, Handler, Read, Server, Stream, StreamId};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+const USAGE: &str = "usage: chat [--addr HOST:PORT]   (default 127.0.0.1:7001)";
+const MAX_LINE: usize = 4096;
+const MAX_NAME: usize = 32;
+
+/// Who is in the room: streams and names, in the order they joined.
+#[derive(Default)]
+struct Room {
+    members: Vec<(StreamId, String)>,
+}
+
+impl Room {
+    fn names(&self, except: StreamId) -> Vec<String> {
+        self.members.iter().filter(|(id, _)| *id != except).map(|(_, name)| name.clone()).collect()
+    }
+}
+
+/// One client's connection.
+struct Member {
+    room: Rc<RefCell<Room>>,
+    peer: String,
+    /// `None` until the client has sent its name.
+    name: Option<String>,
+}
+
+impl Member {
+    /// Sends `line` to everyone in the room but `from`.
+    fn broadcast(&self, engine: &Engine, from: StreamId, line: &str) {
+        let others: Vec<StreamId> =
+            self.room.borrow().members.iter().map(|(id, _)| *id).filter(|id| *id != from).collect();
+        let line = format!("{line}\n");
+        for id in others {
+            // Queued on that stream; a stream that closed meanwhile is an
+            // error we can ignore (its own on_close announces it).
+            let _ = engine.write_to(id, &line);
+        }
+    }
+
+    fn choose_name(&mut self, stream: &mut Stream<Self, Until>, text: &str) {
+        let name = if text.is_empty() { self.peer.clone() } else { text.to_string() };
+        if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+            let _ = stream.write(format!("* names are at most {MAX_NAME} printable characters; your name?\n"));
+            return;
+        }
+        let id = stream.id();
+        let others = {
+            let mut room = self.room.borrow_mut();
+            if room.members.iter().any(|(_, n)| *n == name) {
+                drop(room);
+                let _ = stream.write(format!("* {name} is taken; your name?\n"));
+                return;
+            }
+            room.members.push((id, name.clone()));
+            room.names(id)
+        };
+        let greeting = match others.is_empty() {
+            true => format!("* hello, {name}! nobody else is here yet\n"),
+            false => format!("* hello, {name}! here: {}\n", others.join(", ")),
+        };
+        let _ = stream.write(greeting);
+        self.broadcast(stream.engine(), id, &format!("* {name} joined"));
+        println!("{} joined as {name}", self.peer);
+        self.name = Some(name);
+    }
+}
+
+impl Handler for Member {
+    fn on_connect(&mut self, stream: &mut Stream<Self>) {
+        let _ = stream.write(b"* welcome to pants chat; your name? (empty: your address)\n");
+    }
+
+    fn on_close(&mut self, stream: &mut Stream<Self>) {
+        if let Some(name) = self.name.take() {
+            self.room.borrow_mut().members.retain(|(id, _)| *id != stream.id());
+            self.broadcast(stream.engine(), stream.id(), &format!("* {name} left"));
+            println!("{name} left");
+        }
+    }
+
+    fn on_overflow_error(&mut self, stream: &mut Stream<Self>, _error: FrameError) {
+        let _ = stream.write(format!("* lines are at most {MAX_LINE} bytes; bye\n"));
+        stream.close();
+    }
+}
+
+impl Read<Until> for Member {
+    fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim();
+        let Some(name) = &self.name else { return self.choose_name(stream, text) };
+        match text {
+            "" => {}
+            "/quit" => {
+                let _ = stream.write(b"* bye\n");
+                stream.close();
+            }
+            "/who" => {
+                let mut names = vec![format!("{name} (you)")];
+                names.extend(self.room.borrow().names(stream.id()));
+                let _ = stream.write(format!("* here: {}\n", names.join(", ")));
+            }
+            _ => {
+                println!("{name}: {text}");
+                self.broadcast(stream.engine(), stream.id(), &format!("{name}: {text}"));
+            }
+        }
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut addr = "127.0.0.1:7001".to_string();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--addr" => addr = args.next().ok_or(USAGE)?,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
+        }
+    }
+
+    let engine = Engine::new()?;
+    let room = Rc::new(RefCell::new(Room::default()));
+    let members = room.clone();
+    let server = Server::from_fn(move |peer| {
+        let member = Member { room: room.clone(), peer: peer.to_string(), name: None };
+        Some(Stream::new(member).read_delimiter(Until::lf()).buffer_size(MAX_LINE))
+    })
+    .listen(&engine, addr.as_str())?;
+    let local = engine.local_address(server)?.ok_or("the server has no address")?;
+    println!("listening on {local}");
+    std::io::stdout().flush()?;
+
+    stop_on_signal(&engine)?;
+    engine.run()?;
+
+    // Tell everyone (and no one who leaves now), then stop listening and
+    // close the connections once they have flushed.
+    for id in engine.connections(server).unwrap_or_default() {
+        let _ = engine.write_to(id, "* the server is shutting down\n");
+    }
+    members.borrow_mut().members.clear();
+    let _ = engine.close_stream(server, true);
+    engine.run_until(Duration::from_secs(2), || engine.channel_count() == 0)?;
+    println!("stopped");
+    Ok(())
+}
+
+/// Stops the engine on Ctrl-C or SIGTERM. The engine is single-threaded; a
+/// signal thread reaches it through its `Remote`.
+fn stop_on_signal(engine: &Engine) -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let remote = engine.remote();
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            eprintln!("signal {signal}: shutting down");
+            remote.stop();
+        }
+    });
+    Ok(())
+}
