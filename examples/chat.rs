@@ -16,15 +16,14 @@
 //! `StreamId` (everything runs on the engine's one thread), and a handler
 //! writes to the *other* streams with `Engine::write_to`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::cell::RefCell;
-use std::io::Write as _;
 use std::rc::Rc;
-use std::time::Duration;
 
 use pants::delimiter::Until;
 use pants::{Engine, FrameError, Handler, Read, Server, Stream, StreamId};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 
 const USAGE: &str = "usage: chat [--addr HOST:PORT]   (default 127.0.0.1:7001)";
 const MAX_LINE: usize = 4096;
@@ -136,19 +135,7 @@ impl Read<Until> for Member {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut addr = "127.0.0.1:7001".to_string();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => addr = args.next().ok_or(USAGE)?,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
-        }
-    }
-
+    let Some(addr) = common::server_address(USAGE, "127.0.0.1:7001")? else { return Ok(()) };
     let engine = Engine::new()?;
     let room = Rc::new(RefCell::new(Room::default()));
     let members = room.clone();
@@ -157,12 +144,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(Stream::new(member).read_delimiter(Until::lf()).buffer_size(MAX_LINE))
     })
     .listen(&engine, addr.as_str())?;
-    let local = engine.local_address(server)?.ok_or("the server has no address")?;
-    println!("listening on {local}");
-    std::io::stdout().flush()?;
-
-    stop_on_signal(&engine)?;
-    engine.run()?;
+    common::print_listening(&common::local_address(&engine, server)?)?;
+    common::run_until_signal(&engine)?;
 
     // Tell everyone (and no one who leaves now), then stop listening and
     // close the connections once they have flushed.
@@ -170,22 +153,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = engine.write_to(id, "* the server is shutting down\n");
     }
     members.borrow_mut().members.clear();
-    let _ = engine.close_stream(server, true);
-    engine.run_until(Duration::from_secs(2), || engine.channel_count() == 0)?;
-    println!("stopped");
-    Ok(())
-}
-
-/// Stops the engine on Ctrl-C or SIGTERM. The engine is single-threaded; a
-/// signal thread reaches it through its `Remote`.
-fn stop_on_signal(engine: &Engine) -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    let remote = engine.remote();
-    std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            eprintln!("signal {signal}: shutting down");
-            remote.stop();
-        }
-    });
+    common::shut_down(&engine, server)?;
     Ok(())
 }

@@ -9,13 +9,11 @@
 //! 0), and stops cleanly on Ctrl-C or SIGTERM: it stops listening, lets every
 //! connection flush what it was sent, and exits with status 0.
 
-use std::io::Write as _;
-use std::time::Duration;
+#[path = "common/mod.rs"]
+mod common;
 
 use pants::delimiter::Raw;
 use pants::{Engine, Handler, Read, Server, Stream};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 
 const USAGE: &str = "usage: echo_server [--addr HOST:PORT]   (default 127.0.0.1:7000)";
 
@@ -48,46 +46,11 @@ impl Read<Raw> for Echo {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut addr = "127.0.0.1:7000".to_string();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => addr = args.next().ok_or(USAGE)?,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
-        }
-    }
-
+    let Some(addr) = common::server_address(USAGE, "127.0.0.1:7000")? else { return Ok(()) };
     let engine = Engine::new()?;
     let server = Server::from_fn(|peer| Some(Stream::new(Echo { peer: peer.to_string(), bytes: 0 })))
         .listen(&engine, addr.as_str())?;
-    let local = engine.local_address(server)?.ok_or("the server has no address")?;
-    println!("listening on {local}");
-    std::io::stdout().flush()?;
-
-    stop_on_signal(&engine)?;
-    engine.run()?;
-
-    // Stop listening, close the connections once they have flushed.
-    let _ = engine.close_stream(server, true);
-    engine.run_until(Duration::from_secs(2), || engine.channel_count() == 0)?;
-    println!("stopped");
-    Ok(())
-}
-
-/// Stops the engine on Ctrl-C or SIGTERM. The engine is single-threaded; a
-/// signal thread reaches it through its `Remote`.
-fn stop_on_signal(engine: &Engine) -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    let remote = engine.remote();
-    std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            eprintln!("signal {signal}: shutting down");
-            remote.stop();
-        }
-    });
-    Ok(())
+    // Until Ctrl-C or SIGTERM; then stop listening, close the connections
+    // once they have flushed.
+    common::serve(&engine, server, || {})
 }

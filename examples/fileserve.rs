@@ -27,9 +27,11 @@
 //! It prints `listening on <address>` once it listens (`--addr` may use port
 //! 0), one line per request, and stops cleanly on Ctrl-C or SIGTERM.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -37,8 +39,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pants::delimiter::Until;
 use pants::{Engine, FrameError, Handler, Read, Server, Stream};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 
 const USAGE: &str = "usage: fileserve [--dir DIR] [--addr HOST:PORT]   (defaults: . and 127.0.0.1:8000)";
 
@@ -562,17 +562,15 @@ fn http_date(time: SystemTime) -> String {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut addr = "127.0.0.1:8000".to_string();
     let mut dir = PathBuf::from(".");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => addr = args.next().ok_or(USAGE)?,
-            "--dir" => dir = args.next().ok_or(USAGE)?.into(),
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
+    let go_on = common::parse_args(USAGE, &mut addr, |arg, args| match arg.as_str() {
+        "--dir" => {
+            dir = args.value()?.into();
+            Ok(())
         }
+        _ => common::no_other_argument(arg, args),
+    })?;
+    if !go_on {
+        return Ok(());
     }
     let root = dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))?;
     if !root.is_dir() {
@@ -587,31 +585,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(Stream::new(http).read_delimiter(Until::crlf()).buffer_size(MAX_LINE).idle_timeout(IDLE_TIMEOUT))
     })
     .listen(&engine, addr.as_str())?;
-    let local = engine.local_address(server)?.ok_or("the server has no address")?;
-    println!("serving {}", root.display());
-    println!("listening on {local}");
-    std::io::stdout().flush()?;
-
-    stop_on_signal(&engine)?;
-    engine.run()?;
-
-    // Stop listening; let responses in flight finish for a moment.
-    let _ = engine.close_stream(server, true);
-    engine.run_until(Duration::from_secs(2), || engine.channel_count() == 0)?;
-    println!("stopped");
-    Ok(())
-}
-
-/// Stops the engine on Ctrl-C or SIGTERM. The engine is single-threaded; a
-/// signal thread reaches it through its `Remote`.
-fn stop_on_signal(engine: &Engine) -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    let remote = engine.remote();
-    std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            eprintln!("signal {signal}: shutting down");
-            remote.stop();
-        }
-    });
-    Ok(())
+    // On Ctrl-C or SIGTERM: stop listening; let responses in flight finish
+    // for a moment.
+    common::serve(&engine, server, || println!("serving {}", root.display()))
 }

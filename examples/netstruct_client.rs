@@ -10,50 +10,21 @@
 //! arrives, decoded by the stream's `Packed::<Response>` delimiter, and exits
 //! once all have arrived.
 
+#[path = "common/mod.rs"]
+mod common;
+#[path = "common/netstruct_proto.rs"]
+mod proto;
+
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
 use pants::delimiter::Packed;
 use pants::{Engine, Handler, NetStruct, Read, Stream, StreamError};
+use proto::{Request, Response, MAX_VALUE, OP_DEL, OP_GET, OP_SET, STATUS_BAD_OP, STATUS_NOT_FOUND, STATUS_OK};
 
 const USAGE: &str = "usage: netstruct_client [--addr HOST:PORT] [get KEY | set KEY VALUE | del KEY]...
   (default 127.0.0.1:7002; no command: a demo script)";
-
-// ---- The protocol (the same definitions as in netstruct_server.rs) ----
-
-/// A request: netstruct format `"!IBH$I$"`.
-#[derive(NetStruct, Debug)]
-struct Request<'a> {
-    id: u32,
-    op: u8,
-    #[netstruct(len = u16)]
-    key: &'a str,
-    #[netstruct(len = u32)]
-    value: &'a [u8],
-}
-
-/// A response: netstruct format `"!IBI$"`.
-#[derive(NetStruct, Debug)]
-struct Response<'a> {
-    id: u32,
-    status: u8,
-    #[netstruct(len = u32)]
-    value: &'a [u8],
-}
-
-const OP_GET: u8 = 1;
-const OP_SET: u8 = 2;
-const OP_DEL: u8 = 3;
-
-const STATUS_OK: u8 = 0;
-const STATUS_NOT_FOUND: u8 = 1;
-const STATUS_BAD_OP: u8 = 2;
-
-/// The largest value the server stores.
-const MAX_VALUE: usize = 1 << 20;
-
-// ---- The client ----
 
 /// One command to send.
 struct Command {
@@ -155,16 +126,13 @@ fn parse_commands(words: &[String]) -> Result<Vec<Command>, String> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut addr = "127.0.0.1:7002".to_string();
     let mut words = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => addr = args.next().ok_or(USAGE)?,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            _ => words.push(arg),
-        }
+    // Every argument but `--addr` and `-h` is a word of the commands.
+    let go_on = common::parse_args(USAGE, &mut addr, |arg, _| {
+        words.push(arg);
+        Ok(())
+    })?;
+    if !go_on {
+        return Ok(());
     }
     if words.is_empty() {
         let script = "set greeting hello-pants get greeting get missing set greeting bye del greeting get greeting";
@@ -179,9 +147,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .read_delimiter(Packed::<Response>::new())
         .buffer_size(Response::MIN_SIZE + MAX_VALUE)
         .connect(&engine, addr.as_str())?;
-    engine.run()?;
-    if !done.get() {
-        return Err("the connection closed before every response arrived".into());
-    }
-    Ok(())
+    common::run_client(&engine, &done, "the connection closed before every response arrived")
 }

@@ -6,66 +6,28 @@
 //! cargo run --example netstruct_client -- --addr 127.0.0.1:7002 set greeting hello get greeting
 //! ```
 //!
-//! The wire format is the two structs below (netstruct formats `"!IBH$I$"`
-//! and `"!IBI$"`): no hand-written parser or encoder. The stream's delimiter
-//! is `Packed::<Request>::new()`, so `on_read` receives each request already
+//! The wire format is the two structs of `common/netstruct_proto.rs`
+//! (netstruct formats `"!IBH$I$"` and `"!IBI$"`), shared with the client: no
+//! hand-written parser or encoder. The stream's delimiter is
+//! `Packed::<Request>::new()`, so `on_read` receives each request already
 //! decoded, its `key` and `value` borrowed straight from the receive buffer;
 //! replies go out with `write_packed`, encoded straight into the send queue.
 //! The store is shared by every connection.
 
+#[path = "common/mod.rs"]
+mod common;
+#[path = "common/netstruct_proto.rs"]
+mod proto;
+
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::rc::Rc;
-use std::time::Duration;
 
 use pants::delimiter::Packed;
 use pants::{Engine, FrameError, Handler, NetStruct, Read, Server, Stream, StreamError};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
+use proto::{Request, Response, MAX_VALUE, OP_DEL, OP_GET, OP_SET, STATUS_BAD_OP, STATUS_NOT_FOUND, STATUS_OK};
 
 const USAGE: &str = "usage: netstruct_server [--addr HOST:PORT]   (default 127.0.0.1:7002)";
-
-// ---- The protocol (the same definitions are in netstruct_client.rs) ----
-
-/// A request: netstruct format `"!IBH$I$"`.
-#[derive(NetStruct, Debug)]
-struct Request<'a> {
-    /// Chosen by the client, echoed in the response.
-    id: u32,
-    /// One of the `OP_*` codes.
-    op: u8,
-    #[netstruct(len = u16)]
-    key: &'a str,
-    /// The value to store (SET); empty for the other operations.
-    #[netstruct(len = u32)]
-    value: &'a [u8],
-}
-
-/// A response: netstruct format `"!IBI$"`.
-#[derive(NetStruct, Debug)]
-struct Response<'a> {
-    id: u32,
-    /// One of the `STATUS_*` codes.
-    status: u8,
-    /// GET: the value; SET and DEL: the previous value, if any.
-    #[netstruct(len = u32)]
-    value: &'a [u8],
-}
-
-const OP_GET: u8 = 1;
-const OP_SET: u8 = 2;
-const OP_DEL: u8 = 3;
-
-const STATUS_OK: u8 = 0;
-const STATUS_NOT_FOUND: u8 = 1;
-const STATUS_BAD_OP: u8 = 2;
-
-/// The largest value accepted: a request announcing a longer one is refused
-/// as soon as its length prefix arrives, before anything is buffered for it.
-const MAX_VALUE: usize = 1 << 20;
-
-// ---- The server ----
 
 type Store = Rc<RefCell<BTreeMap<String, Vec<u8>>>>;
 
@@ -123,19 +85,7 @@ impl Read<Packed<Request<'static>>> for Session {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut addr = "127.0.0.1:7002".to_string();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => addr = args.next().ok_or(USAGE)?,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
-        }
-    }
-
+    let Some(addr) = common::server_address(USAGE, "127.0.0.1:7002")? else { return Ok(()) };
     let engine = Engine::new()?;
     let store = Store::default();
     let server = Server::from_fn(move |peer| {
@@ -147,29 +97,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
     })
     .listen(&engine, addr.as_str())?;
-    let local = engine.local_address(server)?.ok_or("the server has no address")?;
-    println!("listening on {local}");
-    std::io::stdout().flush()?;
-
-    stop_on_signal(&engine)?;
-    engine.run()?;
-
-    let _ = engine.close_stream(server, true);
-    engine.run_until(Duration::from_secs(2), || engine.channel_count() == 0)?;
-    println!("stopped");
-    Ok(())
-}
-
-/// Stops the engine on Ctrl-C or SIGTERM. The engine is single-threaded; a
-/// signal thread reaches it through its `Remote`.
-fn stop_on_signal(engine: &Engine) -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    let remote = engine.remote();
-    std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            eprintln!("signal {signal}: shutting down");
-            remote.stop();
-        }
-    });
-    Ok(())
+    common::serve(&engine, server, || {})
 }

@@ -18,20 +18,18 @@
 //!
 //! The client verifies the server against that CA and the host name (or IP
 //! address) it connects to, then sends its lines (the arguments, or standard
-//! input) and prints the echoes, like `echo_client`.
+//! input) and prints the echoes: it is `echo_client`'s client
+//! (`common/line_client.rs`), over TLS.
 
-use std::cell::Cell;
-use std::io::{BufRead as _, Write as _};
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
-use std::time::Duration;
 
-use pants::delimiter::{Raw, Until};
+use pants::delimiter::Raw;
 use pants::tls::{TlsClient, TlsError, TlsServer};
-use pants::{Engine, Handler, Read, Server, Stream, StreamError};
+use pants::{Engine, Handler, Read, Server, Stream};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 
 const USAGE: &str = "usage: tls_echo [--server] [--addr HOST:PORT] [--ca PATH]
        tls_echo --client [--addr HOST:PORT] --ca PATH [LINE...]
@@ -44,21 +42,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut addr = "127.0.0.1:7003".to_string();
     let mut ca = None;
     let mut lines = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
+    let go_on = common::parse_args(USAGE, &mut addr, |arg, args| {
         match arg.as_str() {
             "--server" => client = false,
             "--client" => client = true,
-            "--addr" => addr = args.next().ok_or(USAGE)?,
-            "--ca" => ca = Some(PathBuf::from(args.next().ok_or(USAGE)?)),
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            "--" => lines.extend(args.by_ref()),
-            other if other.starts_with("--") => return Err(format!("unknown option {other:?}\n{USAGE}").into()),
-            _ => lines.push(arg),
+            "--ca" => ca = Some(PathBuf::from(args.value()?)),
+            _ => return common::line_argument(arg, args, &mut lines),
         }
+        Ok(())
+    })?;
+    if !go_on {
+        return Ok(());
     }
     if client {
         let ca = ca.ok_or(format!("--client needs --ca PATH\n{USAGE}"))?;
@@ -143,131 +137,14 @@ fn serve(addr: &str, ca_path: &Path, ca_pem: &str, tls: TlsServer) -> Result<(),
     let engine = Engine::new()?;
     let server =
         Server::from_fn(|peer| Some(Stream::new(EchoTls { peer: peer.to_string() }))).tls(tls).listen(&engine, addr)?;
-    let local = engine.local_address(server)?.ok_or("the server has no address")?;
-    println!("CA certificate: {}", ca_path.display());
-    println!("listening on {local}");
-    std::io::stdout().flush()?;
-
-    stop_on_signal(&engine)?;
-    engine.run()?;
-
-    let _ = engine.close_stream(server, true);
-    engine.run_until(Duration::from_secs(2), || engine.channel_count() == 0)?;
-    println!("stopped");
-    Ok(())
-}
-
-/// Stops the engine on Ctrl-C or SIGTERM. The engine is single-threaded; a
-/// signal thread reaches it through its `Remote`.
-fn stop_on_signal(engine: &Engine) -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    let remote = engine.remote();
-    std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            eprintln!("signal {signal}: shutting down");
-            remote.stop();
-        }
-    });
-    Ok(())
+    common::serve(&engine, server, || println!("CA certificate: {}", ca_path.display()))
 }
 
 // ---- The client ----
-
-struct Client {
-    /// Lines given as arguments (`None`: read standard input).
-    lines: Option<Vec<String>>,
-    sent: usize,
-    received: usize,
-    input_done: bool,
-    ok: Rc<Cell<bool>>,
-}
-
-impl Client {
-    fn send<D>(&mut self, stream: &mut Stream<Self, D>, line: &[u8]) {
-        if stream.write([line, b"\n"].concat()).is_ok() {
-            self.sent += 1;
-        }
-    }
-
-    fn finish_if_done<D>(&mut self, stream: &mut Stream<Self, D>) {
-        if self.input_done && self.received == self.sent {
-            self.ok.set(true);
-            stream.close();
-        }
-    }
-}
-
-impl Handler for Client {
-    /// Runs after the handshake: the server is verified.
-    fn on_connect(&mut self, stream: &mut Stream<Self>) {
-        match self.lines.take() {
-            Some(lines) => {
-                for line in lines {
-                    self.send(stream, line.as_bytes());
-                }
-                self.input_done = true;
-                self.finish_if_done(stream);
-            }
-            None => {
-                let remote = stream.engine().remote();
-                let id = stream.id();
-                std::thread::spawn(move || {
-                    for line in std::io::stdin().lock().split(b'\n') {
-                        let Ok(mut line) = line else { break };
-                        if line.last() == Some(&b'\r') {
-                            line.pop();
-                        }
-                        remote.post(move |engine| {
-                            let _ = engine.with_stream::<Client, _>(id, |client, stream| client.send(stream, &line));
-                        });
-                    }
-                    remote.post(move |engine| {
-                        let _ = engine.with_stream::<Client, _>(id, |client, stream| {
-                            client.input_done = true;
-                            client.finish_if_done(stream);
-                        });
-                    });
-                });
-            }
-        }
-    }
-
-    fn on_connect_error(&mut self, stream: &mut Stream<Self>, error: StreamError) {
-        eprintln!("tls_echo: {error}");
-        stream.close();
-    }
-
-    fn on_ssl_handshake_error(&mut self, stream: &mut Stream<Self>, error: TlsError) {
-        eprintln!("tls_echo: TLS handshake failed: {error}");
-        stream.close_now();
-    }
-
-    fn on_close(&mut self, stream: &mut Stream<Self>) {
-        stream.engine().stop();
-    }
-}
-
-impl Read<Until> for Client {
-    fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
-        self.received += 1;
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(line).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
-        self.finish_if_done(stream);
-    }
-}
 
 fn run_client(addr: &str, ca: &Path, lines: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     // Trust this CA only (not the Mozilla roots); the server's name is the
     // host (or IP address) connected to.
     let tls = TlsClient::builder().root_certificates_file(ca).build()?;
-    let engine = Engine::new()?;
-    let ok = Rc::new(Cell::new(false));
-    let client =
-        Client { lines: (!lines.is_empty()).then_some(lines), sent: 0, received: 0, input_done: false, ok: ok.clone() };
-    Stream::new(client).read_delimiter(Until::lf()).tls(tls).connect(&engine, addr)?;
-    engine.run()?;
-    if !ok.get() {
-        return Err("the connection closed before every line came back".into());
-    }
-    Ok(())
+    common::line_client::run("tls_echo", addr, lines, Some(tls))
 }

@@ -96,7 +96,7 @@
 //! and connected:
 //!
 //! ```
-//! use std::time::Duration;
+//! use std::{cell::RefCell, rc::Rc, time::Duration};
 //! use pants::{delimiter::Until, Engine, Handler, Read, Server, Stream};
 //!
 //! struct Upper;
@@ -107,7 +107,8 @@
 //!     }
 //! }
 //!
-//! struct Asker { answer: Option<String> }
+//! /// The engine runs on this thread: handlers share state with `Rc`.
+//! struct Asker { answer: Rc<RefCell<Option<String>>> }
 //! impl Handler for Asker {
 //!     fn on_connect(&mut self, stream: &mut Stream<Self>) {
 //!         let _ = stream.write(b"quiet please\n");
@@ -115,7 +116,7 @@
 //! }
 //! impl Read<Until> for Asker {
 //!     fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
-//!         self.answer = Some(String::from_utf8_lossy(line).into_owned());
+//!         *self.answer.borrow_mut() = Some(String::from_utf8_lossy(line).into_owned());
 //!         stream.close();
 //!     }
 //! }
@@ -124,14 +125,11 @@
 //! let server = Server::from_fn(|_peer| Some(Stream::new(Upper).read_delimiter(Until::lf())))
 //!     .listen(&engine, "127.0.0.1:0")?;
 //! let address = engine.local_address(server)?.unwrap();
-//! let client = Stream::new(Asker { answer: None }).read_delimiter(Until::lf()).connect(&engine, address)?;
+//! let answer = Rc::new(RefCell::new(None));
+//! Stream::new(Asker { answer: answer.clone() }).read_delimiter(Until::lf()).connect(&engine, address)?;
 //!
-//! let mut answer = None;
-//! engine.run_until(Duration::from_secs(5), || {
-//!     answer = engine.with_stream::<Asker, _>(client, |asker, _| asker.answer.clone()).ok().flatten();
-//!     answer.is_some()
-//! })?;
-//! assert_eq!(answer.as_deref(), Some("QUIET PLEASE"));
+//! engine.run_until(Duration::from_secs(5), || answer.borrow().is_some())?;
+//! assert_eq!(answer.borrow().as_deref(), Some("QUIET PLEASE"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

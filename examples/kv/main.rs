@@ -34,6 +34,8 @@
 //! single-threaded. Ctrl-C (SIGINT) or SIGTERM stops the server cleanly.
 
 mod commands;
+#[path = "../common/mod.rs"]
+mod common;
 mod db;
 mod resp;
 
@@ -262,7 +264,7 @@ fn serve(address: Address) -> Result<(), Box<dyn Error>> {
             .listen(&engine, address)?;
     let local = engine.local_address(server)?.ok_or("the server has no local address")?;
     *shared.address.borrow_mut() = local.to_string();
-    println!("listening on {local}");
+    common::print_listening(&local)?;
 
     // Keys with a time to live are also removed when nobody asks for them.
     let state = shared.clone();
@@ -272,19 +274,9 @@ fn serve(address: Address) -> Result<(), Box<dyn Error>> {
 
     // Stop on SIGINT or SIGTERM: a thread waits for the signal and stops the
     // engine through its thread-safe Remote.
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])?;
-    let signals_handle = signals.handle();
-    let remote = engine.remote();
-    let waiter = std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            eprintln!("kv: signal {signal}, stopping");
-            remote.stop();
-        }
-    });
-
+    let signals = common::stop_on_signal(&engine, |signal| eprintln!("kv: signal {signal}, stopping"))?;
     engine.run()?;
-    signals_handle.close();
-    let _ = waiter.join();
+    signals.close();
     println!("stopped");
     Ok(())
 }

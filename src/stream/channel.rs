@@ -281,13 +281,18 @@ pub(crate) fn flush(core: &mut Core) -> io::Result<Flushed> {
         return Ok(Flushed::Drained);
     }
     let engine = &core.engine;
+    let before = core.out.queued();
     let result = core.out.flush(socket, &mut |buffer| engine.give_send_buffer(buffer));
     match &result {
         Ok(Flushed::Blocked) => core.writable = false,
         Ok(Flushed::Drained) => {}
         Err(_) => core.writable = false,
     }
-    core.last_activity = Instant::now();
+    // Only bytes sent count as activity: an attempt that the socket refused
+    // must not keep an idle timeout from expiring.
+    if core.out.queued() != before {
+        core.last_activity = Instant::now();
+    }
     result
 }
 
@@ -389,11 +394,6 @@ impl<H: Handler> StreamChannel<H> {
     /// Runs a typed closure from outside the stream's own events (a timer,
     /// another stream, a resolver), then settles.
     pub(crate) fn invoke<R>(&mut self, f: impl FnOnce(&mut H, &mut Stream<H>) -> R) -> Option<R> {
-        if self.core().state == State::Closed {
-            // Closed, still draining the peer's last bytes (lingering): the
-            // handler had its on_close and is not called again.
-            return None;
-        }
         let mut out = None;
         self.call(|h, s| out = Some(f(h, s)));
         self.settle();
@@ -568,13 +568,14 @@ impl<H: Handler> StreamChannel<H> {
             let core = &mut *stream.core;
             let Some(socket) = core.socket.as_mut() else { return };
             let reader = self.reader.as_mut().expect("reader present");
+            let want = room.min(budget);
             #[cfg(feature = "tls")]
             let result = match core.tls.as_mut() {
-                Some(session) => reader.read_from(&mut super::tls_io::TlsIo { session, socket }, room.min(budget)),
-                None => reader.read_from(socket, room.min(budget)),
+                Some(session) => reader.read_from(&mut super::tls_io::TlsIo { session, socket }, want),
+                None => reader.read_from(socket, want),
             };
             #[cfg(not(feature = "tls"))]
-            let result = reader.read_from(socket, room.min(budget));
+            let result = reader.read_from(socket, want);
             match result {
                 Ok(0) => {
                     stream.core.eof = true;
@@ -678,7 +679,12 @@ impl<H: Handler> StreamChannel<H> {
                 }
             }
             let core = self.core();
-            if core.out.is_empty() && core.owe_on_write && core.is_open() && core.close_flush.is_none() {
+            if core.out.is_empty()
+                && !tls_wants_write(core)
+                && core.owe_on_write
+                && core.is_open()
+                && core.close_flush.is_none()
+            {
                 core.owe_on_write = false;
                 self.call(|h, s| h.on_write(s));
                 continue;

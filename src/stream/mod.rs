@@ -250,7 +250,22 @@ impl<H: Handler, D> Stream<H, D> {
     /// as possible. An error if the stream is not connected, or closing.
     pub fn write(&mut self, data: impl AsRef<[u8]>) -> Result<(), StreamError> {
         self.core.check_writable("write")?;
-        let data = data.as_ref();
+        #[allow(unused_mut)]
+        let mut data = data.as_ref();
+        #[cfg(feature = "tls")]
+        if self.core.out.is_empty() && !self.core.handshaking {
+            if let Some(session) = self.core.tls.as_mut() {
+                // Nothing queued before it: encrypt straight from the
+                // caller's bytes (one copy fewer); the records go out with
+                // the batch's flush, and only what TLS refuses is queued.
+                let taken = session.encrypt(data);
+                data = &data[taken..];
+                self.core.owe_on_write = true;
+                if data.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
         let engine = &self.core.engine;
         self.core.out.tail(|| engine.take_send_buffer()).extend_from_slice(data);
         self.core.out.appended(data.len());

@@ -129,6 +129,12 @@ impl TlsSession {
         }
     }
 
+    /// Encrypts plaintext into the session's outgoing records without any
+    /// I/O (they are sent by the next flush); returns how much it took.
+    pub(crate) fn encrypt(&mut self, buf: &[u8]) -> usize {
+        self.conn.writer().write(buf).unwrap_or(0)
+    }
+
     /// Writes plaintext; `WouldBlock` when TLS holds as much as it may.
     pub(crate) fn write<S: Write>(&mut self, io: &mut S, buf: &[u8]) -> io::Result<usize> {
         let n = self.conn.writer().write(buf)?;

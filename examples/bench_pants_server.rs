@@ -1,0 +1,81 @@
+//! Benchmark server on pants (see `scripts/bench_engine.sh`).
+//!
+//! `--proto raw` echoes every chunk read (delimiter `Raw`); `--proto lines`
+//! replies one line per `\n`-terminated request (`Until::lf()`); `--proto len`
+//! replies one frame per u32-length-prefixed request (a derived NetStruct,
+//! sent back with `write_packed`). Every reply is the request's frame, rebuilt
+//! from the parsed frame, so the load generator can check it.
+//!
+//! ```text
+//! cargo run --release --example bench_pants_server -- --proto lines --addr 127.0.0.1:0
+//! ```
+//!
+//! Prints `listening on ADDR` once it listens, then runs until killed.
+
+use std::io::Write as _;
+
+use pants::delimiter::{Packed, Raw, Until};
+use pants::{Address, Engine, Handler, NetStruct, Read, Server, Stream};
+
+/// A length-prefixed request or reply: a big-endian u32 length, then the body
+/// (the wire format of tokio-util's default `LengthDelimitedCodec`).
+#[derive(NetStruct)]
+struct Frame<'a> {
+    #[netstruct(len = u32)]
+    body: &'a [u8],
+}
+
+struct Echo;
+impl Handler for Echo {}
+
+impl Read<Raw> for Echo {
+    fn on_read(&mut self, stream: &mut Stream<Self, Raw>, data: &[u8]) {
+        let _ = stream.write(data);
+    }
+}
+
+struct Lines;
+impl Handler for Lines {}
+
+impl Read<Until> for Lines {
+    fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+        let _ = stream.write(line);
+        let _ = stream.write(b"\n");
+    }
+}
+
+struct Frames;
+impl Handler for Frames {}
+
+impl Read<Packed<Frame<'static>>> for Frames {
+    fn on_read(&mut self, stream: &mut Stream<Self, Packed<Frame<'static>>>, frame: Frame<'_>) {
+        let _ = stream.write_packed(&frame);
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut proto = String::from("raw");
+    let mut addr = String::from("127.0.0.1:0");
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--proto" => proto = args.next().ok_or("--proto needs a value")?,
+            "--addr" => addr = args.next().ok_or("--addr needs a value")?,
+            other => return Err(format!("unknown argument {other}; use --proto raw|lines|len --addr HOST:PORT").into()),
+        }
+    }
+    let addr: std::net::SocketAddr = addr.parse()?;
+    let engine = Engine::new()?;
+    let server = match proto.as_str() {
+        "raw" => Server::from_fn(|_| Some(Stream::new(Echo))).listen(&engine, addr)?,
+        "lines" => Server::from_fn(|_| Some(Stream::new(Lines).read_delimiter(Until::lf()))).listen(&engine, addr)?,
+        "len" => Server::from_fn(|_| Some(Stream::new(Frames).read_delimiter(Packed::<Frame>::new())))
+            .listen(&engine, addr)?,
+        other => return Err(format!("unknown protocol {other}; use raw, lines or len").into()),
+    };
+    let Some(Address::Ip(local)) = engine.local_address(server)? else { return Err("no local address".into()) };
+    println!("listening on {local}");
+    std::io::stdout().flush()?;
+    engine.run()?;
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! What the examples share: reading the command line, running a server until
+//! Ctrl-C or SIGTERM and shutting it down, and running a client to the end.
+//!
+//! Not an example itself (Cargo builds only `examples/*.rs` and
+//! `examples/*/main.rs`): each example includes it with
+//! `#[path = "common/mod.rs"] mod common;`. Each example uses only some of
+//! it, hence the `dead_code` allowance.
+
+#![allow(dead_code)]
+
+pub mod line_client;
+
+use std::cell::Cell;
+use std::error::Error;
+use std::io::Write as _;
+use std::os::raw::c_int;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use pants::{Address, Engine, StreamId};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::{Handle, Signals};
+
+// ---- The command line ----
+
+/// The arguments after the program name, as [`parse_args`] hands them out.
+pub struct Args {
+    rest: std::iter::Skip<std::env::Args>,
+    usage: &'static str,
+}
+
+impl Args {
+    /// The value of an option (`--dir DIR`): the next argument. Missing, the
+    /// error is the usage.
+    pub fn value(&mut self) -> Result<String, &'static str> {
+        self.rest.next().ok_or(self.usage)
+    }
+
+    /// Every argument not read yet (those after `--`).
+    pub fn rest(&mut self) -> &mut impl Iterator<Item = String> {
+        &mut self.rest
+    }
+
+    /// The usage text given to [`parse_args`].
+    pub fn usage(&self) -> &'static str {
+        self.usage
+    }
+}
+
+/// Reads the command line in order: `--addr HOST:PORT` sets `addr`;
+/// `-h` or `--help` prints `usage` and returns `false` (the program has
+/// nothing more to do); any other argument goes to `other`, which may read
+/// an option's value from the [`Args`]. `true`: go on.
+pub fn parse_args(
+    usage: &'static str,
+    addr: &mut String,
+    mut other: impl FnMut(String, &mut Args) -> Result<(), Box<dyn Error>>,
+) -> Result<bool, Box<dyn Error>> {
+    let mut args = Args { rest: std::env::args().skip(1), usage };
+    while let Some(arg) = args.rest.next() {
+        match arg.as_str() {
+            "--addr" => *addr = args.value()?,
+            "-h" | "--help" => {
+                println!("{usage}");
+                return Ok(false);
+            }
+            _ => other(arg, &mut args)?,
+        }
+    }
+    Ok(true)
+}
+
+/// For [`parse_args`]: a server taking no other argument.
+pub fn no_other_argument(arg: String, args: &mut Args) -> Result<(), Box<dyn Error>> {
+    Err(format!("unknown argument {arg:?}\n{}", args.usage).into())
+}
+
+/// For [`parse_args`]: a client sending lines. The arguments after `--`, and
+/// those not starting with `--`, are lines; an unknown `--option` is an error.
+pub fn line_argument(arg: String, args: &mut Args, lines: &mut Vec<String>) -> Result<(), Box<dyn Error>> {
+    match arg.as_str() {
+        "--" => lines.extend(args.rest()),
+        other if other.starts_with("--") => return Err(format!("unknown option {other:?}\n{}", args.usage).into()),
+        _ => lines.push(arg),
+    }
+    Ok(())
+}
+
+/// The address a server takes only `--addr` for (`default` without it), or
+/// `None` once `-h` printed the usage.
+pub fn server_address(usage: &'static str, default: &str) -> Result<Option<String>, Box<dyn Error>> {
+    let mut addr = default.to_string();
+    Ok(parse_args(usage, &mut addr, no_other_argument)?.then_some(addr))
+}
+
+// ---- Servers ----
+
+/// The address `server` listens on (the port chosen, for port 0).
+pub fn local_address(engine: &Engine, server: StreamId) -> Result<Address, Box<dyn Error>> {
+    Ok(engine.local_address(server)?.ok_or("the server has no address")?)
+}
+
+/// Prints `listening on <address>` and flushes it at once: a script (or a
+/// test) that started the server waits for this line to learn the address.
+pub fn print_listening(local: &Address) -> std::io::Result<()> {
+    println!("listening on {local}");
+    std::io::stdout().flush()
+}
+
+/// A thread waiting for Ctrl-C (SIGINT) or SIGTERM; see [`stop_on_signal`].
+pub struct SignalWatch {
+    handle: Handle,
+    thread: JoinHandle<()>,
+}
+
+impl SignalWatch {
+    /// Stops waiting (if no signal came) and joins the thread. Dropping the
+    /// watch instead leaves the thread waiting, which is fine at exit.
+    pub fn close(self) {
+        self.handle.close();
+        let _ = self.thread.join();
+    }
+}
+
+/// Stops the engine on Ctrl-C or SIGTERM, after `announce(signal)`. The
+/// engine is single-threaded; a signal thread reaches it through its
+/// `Remote`.
+pub fn stop_on_signal(engine: &Engine, announce: impl FnOnce(c_int) + Send + 'static) -> std::io::Result<SignalWatch> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let handle = signals.handle();
+    let remote = engine.remote();
+    let thread = std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            announce(signal);
+            remote.stop();
+        }
+    });
+    Ok(SignalWatch { handle, thread })
+}
+
+/// Runs the engine until Ctrl-C or SIGTERM, which print
+/// `signal <n>: shutting down` on standard error.
+pub fn run_until_signal(engine: &Engine) -> std::io::Result<()> {
+    stop_on_signal(engine, |signal| eprintln!("signal {signal}: shutting down"))?;
+    engine.run()
+}
+
+/// After [`run_until_signal`]: stops listening, closes the connections once
+/// they have flushed what they were sent (waiting 2 seconds at most), and
+/// prints `stopped`.
+pub fn shut_down(engine: &Engine, server: StreamId) -> std::io::Result<()> {
+    let _ = engine.close_stream(server, true);
+    engine.run_until(Duration::from_secs(2), || engine.channel_count() == 0)?;
+    println!("stopped");
+    Ok(())
+}
+
+/// A listening server, start to end: prints what `intro` prints, then
+/// `listening on <address>`, runs until Ctrl-C or SIGTERM, and shuts down
+/// (see [`shut_down`]).
+pub fn serve(engine: &Engine, server: StreamId, intro: impl FnOnce()) -> Result<(), Box<dyn Error>> {
+    let local = local_address(engine, server)?;
+    intro();
+    print_listening(&local)?;
+    run_until_signal(engine)?;
+    shut_down(engine, server)?;
+    Ok(())
+}
+
+// ---- Clients ----
+
+/// Runs a client's engine until its handler stops it (on close); an error
+/// saying `unfinished` unless the handler set `done` first.
+pub fn run_client(engine: &Engine, done: &Cell<bool>, unfinished: &'static str) -> Result<(), Box<dyn Error>> {
+    engine.run()?;
+    if !done.get() {
+        return Err(unfinished.into());
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Engine benchmarks: pants servers against tokio (current-thread runtime)
+# servers, over loopback only, with a verifying load generator.
+#
+#   scripts/bench_engine.sh            # build (release) and run everything
+#   REPS=3 DURATION=2 scripts/bench_engine.sh
+#
+# Servers run pinned to core 0, the load generator to core 1 (taskset). Each
+# scenario runs REPS times, alternating which server goes first; the table
+# gives medians and pants/tokio ratios of the medians. Server CPU per message
+# is the server's utime+stime (/proc/PID/stat) over the measured interval,
+# divided by the replies checked in it. Bounded: about 70 runs of
+# WARMUP+DURATION seconds each (~5 minutes with the defaults) after the build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPS=${REPS:-5}
+DURATION=${DURATION:-2.5}
+WARMUP=${WARMUP:-0.5}
+CONNS_MANY=${CONNS_MANY:-1000}
+OUT=${OUT:-$(mktemp -d /tmp/bench_engine.XXXXXX)}
+mkdir -p "$OUT"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+
+echo "building (release) ..."
+cargo build --release --quiet --example bench_pants_server --example bench_tokio_server --example bench_loadgen
+BIN=$CARGO_TARGET_DIR/release/examples
+
+# Pinning: server on core 0, load generator on core 1.
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    PIN_SERVER=(taskset -c 0)
+    PIN_LOAD=(taskset -c 1)
+else
+    echo "warning: taskset or a second core missing: running unpinned" >&2
+    PIN_SERVER=()
+    PIN_LOAD=()
+fi
+
+# 1000 connections need about 1000 descriptors in each process.
+need=$((CONNS_MANY + 64))
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
+    ulimit -n "$need" 2>/dev/null || true
+    if [ "$(ulimit -n)" -lt "$need" ]; then
+        CONNS_MANY=$(($(ulimit -n) - 64))
+        echo "warning: ulimit -n is $(ulimit -n): scaling the many-connection scenario down to $CONNS_MANY" >&2
+    fi
+fi
+
+# name proto conns inflight size
+SCENARIOS=(
+    "bulk-echo raw 4 4 65536"
+    "p64-raw raw 64 16 64"
+    "p64-lines lines 64 16 64"
+    "p64-len len 64 16 64"
+    "c$CONNS_MANY-raw raw $CONNS_MANY 1 64"
+    "c$CONNS_MANY-lines lines $CONNS_MANY 1 64"
+    "c$CONNS_MANY-len len $CONNS_MANY 1 64"
+)
+
+SERVER_PID=
+cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; }
+trap cleanup EXIT
+
+# run_one SERVER PROTO CONNS INFLIGHT SIZE: prints the load generator's line.
+run_one() {
+    local server=$1 proto=$2 conns=$3 inflight=$4 size=$5 addr=
+    local log=$OUT/server.out
+    : >"$log"
+    "${PIN_SERVER[@]}" "$BIN/bench_${server}_server" --proto "$proto" --addr 127.0.0.1:0 >"$log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+        addr=$(sed -n 's/^listening on //p' "$log")
+        [ -n "$addr" ] && break
+        sleep 0.05
+    done
+    if [ -z "$addr" ]; then
+        echo "FAILED: $server server did not start: $(cat "$log")"
+    else
+        "${PIN_LOAD[@]}" "$BIN/bench_loadgen" --addr "$addr" --proto "$proto" --conns "$conns" \
+            --inflight "$inflight" --size "$size" --warmup "$WARMUP" --duration "$DURATION" \
+            --server-pid "$SERVER_PID" 2>&1 || echo "FAILED: load generator exit $?"
+    fi
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+    # Let the sockets of the last run leave TIME_WAIT pressure behind.
+    sleep 0.2
+}
+
+RESULTS=$OUT/results.tsv
+: >"$RESULTS"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
+echo "reps=$REPS duration=${DURATION}s warmup=${WARMUP}s; raw lines in $RESULTS"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews absolute figures)"
+failed=0
+for scenario in "${SCENARIOS[@]}"; do
+    read -r name proto conns inflight size <<<"$scenario"
+    for rep in $(seq "$REPS"); do
+        if [ $((rep % 2)) -eq 1 ]; then order="pants tokio"; else order="tokio pants"; fi
+        for server in $order; do
+            line=$(run_one "$server" "$proto" "$conns" "$inflight" "$size")
+            printf '%-12s %-5s rep %d: %s\n' "$name" "$server" "$rep" "$line"
+            case $line in
+                *FAILED*) failed=1 ;;
+                *) printf '%s\t%s\t%d\t%s\n' "$name" "$server" "$rep" "$line" >>"$RESULTS" ;;
+            esac
+        done
+    done
+done
+
+echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "Medians of $REPS runs each (ratio = pants / tokio; for CPU per message lower is better):"
+awk -F'\t' '
+function median(list,   n, a, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    if (n == 0) return 0
+    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+{
+    name = $1; server = $2
+    if (!(name in seen)) { seen[name] = 1; order[++count] = name }
+    n = split($4, kv, " ")
+    for (i = 1; i <= n; i++) {
+        split(kv[i], p, "=")
+        if (p[1] == "msgs_per_sec") rate[name, server] = rate[name, server] " " p[2]
+        if (p[1] == "mb_per_sec") mb[name, server] = mb[name, server] " " p[2]
+        if (p[1] == "server_cpu_us_per_msg") cpu[name, server] = cpu[name, server] " " p[2]
+        if (p[1] == "server_cpu_util") util[name, server] = util[name, server] " " p[2]
+    }
+}
+END {
+    printf "%-12s %12s %12s %7s %10s %10s %7s %8s %8s\n", "scenario", "pants", "tokio", "ratio", "pants", "tokio", "ratio", "pants", "tokio"
+    printf "%-12s %12s %12s %7s %10s %10s %7s %8s %8s\n", "", "msgs/s", "msgs/s", "", "cpu us/msg", "cpu us/msg", "", "cpu use", "cpu use"
+    for (k = 1; k <= count; k++) {
+        name = order[k]
+        rp = median(rate[name, "pants"]); rt = median(rate[name, "tokio"])
+        cp = median(cpu[name, "pants"]); ct = median(cpu[name, "tokio"])
+        up = median(util[name, "pants"]); ut = median(util[name, "tokio"])
+        printf "%-12s %12.0f %12.0f %7.2f %10.3f %10.3f %7.2f %8.2f %8.2f", name, rp, rt, (rt > 0 ? rp / rt : 0), cp, ct, (ct > 0 ? cp / ct : 0), up, ut
+        if (name ~ /^bulk/) printf "   MB/s: pants %.1f tokio %.1f ratio %.2f", median(mb[name, "pants"]), median(mb[name, "tokio"]), median(mb[name, "pants"]) / median(mb[name, "tokio"])
+        printf "\n"
+    }
+}' "$RESULTS"
+exit $failed
