@@ -1,1 +1,439 @@
-fn main() {}
+//! Decode throughput of pants framing against hand-written loops and
+//! tokio-util codecs. Results and method: BENCHMARKS.md.
+//!
+//! Every variant sees the same 4 MiB input in the same 64 KiB chunks, as a
+//! socket would deliver it: take a chunk, cut every whole frame, keep the
+//! partial frame for the next chunk. Every variant does the same work per
+//! frame ([`touch`]: `black_box` of its length and first byte, or of two
+//! fields for the fixed struct), and every variant has the same 64 KiB limit
+//! on a frame (pants' default buffer size).
+//!
+//! "Buffered" hand loops model a read loop: each chunk is copied into the
+//! loop's own buffer (as `read` into a buffer would), frames are cut from it
+//! in place, and the partial frame is moved to the front. That is the work
+//! `Framer::push` + `next_frame` and the tokio codecs (`BytesMut`) do too.
+//! The "in place" memchr loop for lines is a lower bound: it scans each chunk
+//! where it lies and copies only the partial line carried over.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use pants::delimiter::{Count, Fixed, Packed, Until};
+use pants::{Framer, NetStruct};
+use tokio_util::codec::{AnyDelimiterCodec, Decoder, LengthDelimitedCodec, LinesCodec};
+use zerocopy::big_endian::{U16, U32, U64};
+use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
+
+/// Bytes per socket read.
+const CHUNK: usize = 64 * 1024;
+/// Input size per iteration.
+const INPUT: usize = 4 << 20;
+/// Largest frame every variant accepts (pants' default buffer size).
+const LIMIT: usize = 64 * 1024;
+/// Count frame size.
+const COUNT: usize = 100;
+
+/// The per-frame work, the same in every variant.
+#[inline(always)]
+fn touch(frame: &[u8]) {
+    black_box((frame.len(), frame.first().copied()));
+}
+
+/// xorshift64*: deterministic inputs.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `lo..=hi`.
+    fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next() % (hi - lo + 1) as u64) as usize
+    }
+}
+
+/// Text lines of 90..=110 printable ASCII bytes (about 100), each followed by `end`.
+fn lines(end: &[u8]) -> Vec<u8> {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut out = Vec::with_capacity(INPUT + 200);
+    while out.len() < INPUT {
+        for _ in 0..rng.range(90, 110) {
+            out.push(b' ' + rng.range(0, 94) as u8);
+        }
+        out.extend_from_slice(end);
+    }
+    out
+}
+
+/// `u32` big-endian length prefix + a body of 32..=96 bytes (64 on average).
+fn prefixed() -> Vec<u8> {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut out = Vec::with_capacity(INPUT + 200);
+    while out.len() < INPUT {
+        let len = rng.range(32, 96);
+        out.extend_from_slice(&(len as u32).to_be_bytes());
+        out.extend((0..len).map(|_| rng.next() as u8));
+    }
+    out
+}
+
+/// Random bytes (for `Count` and `Fixed`), a whole number of `unit`s.
+fn random(unit: usize) -> Vec<u8> {
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let n = INPUT / unit * unit;
+    (0..n).map(|_| rng.next() as u8).collect()
+}
+
+// ---------------------------------------------------------------- lines
+
+fn pants_until(input: &[u8], delimiter: Until) -> usize {
+    let mut framer = Framer::new(delimiter);
+    let mut frames = 0;
+    for chunk in input.chunks(CHUNK) {
+        framer.push(chunk);
+        while let Some(line) = framer.next_frame().expect("lines fit the limit") {
+            touch(line);
+            frames += 1;
+        }
+    }
+    assert!(framer.is_empty());
+    frames
+}
+
+/// Finds the end of the next line in `buf[from..]`: the index of its `\n`
+/// and the line's length before the terminator (`\r\n` when `crlf`: a bare
+/// `\n` is part of the line). `prev` is the byte before `buf`, if any.
+#[inline(always)]
+fn next_line_end(buf: &[u8], mut from: usize, crlf: bool, prev: Option<u8>) -> Option<(usize, usize)> {
+    loop {
+        let nl = from + memchr::memchr(b'\n', &buf[from..])?;
+        if !crlf {
+            return Some((nl, nl));
+        }
+        let before = if nl == 0 { prev } else { Some(buf[nl - 1]) };
+        if before == Some(b'\r') {
+            return Some((nl, nl.saturating_sub(1)));
+        }
+        from = nl + 1;
+    }
+}
+
+/// A read loop: copy the chunk into our buffer, cut lines with memchr, move
+/// the partial line to the front, never rescan bytes already searched.
+fn memchr_buffered(input: &[u8], crlf: bool) -> usize {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut scanned = 0;
+    let mut frames = 0;
+    for chunk in input.chunks(CHUNK) {
+        buf.extend_from_slice(chunk);
+        let mut start = 0;
+        // Bytes before `scanned` hold no line end; a `\r` at the very end of
+        // the previous search is found again through `buf[nl - 1]`.
+        let mut from = scanned;
+        while let Some((nl, end)) = next_line_end(&buf, from, crlf, None) {
+            touch(&buf[start..end]);
+            frames += 1;
+            start = nl + 1;
+            from = start;
+        }
+        assert!(buf.len() - start < LIMIT, "line over the limit");
+        buf.drain(..start);
+        scanned = buf.len();
+    }
+    assert!(buf.is_empty());
+    frames
+}
+
+/// Lower bound: scan each chunk where it lies, copying only the partial line
+/// carried over to the next chunk.
+fn memchr_in_place(input: &[u8], crlf: bool) -> usize {
+    let mut carry: Vec<u8> = Vec::new();
+    let mut frames = 0;
+    for chunk in input.chunks(CHUNK) {
+        let mut rest = chunk;
+        if !carry.is_empty() {
+            match next_line_end(rest, 0, crlf, carry.last().copied()) {
+                Some((nl, end)) => {
+                    if end == nl && crlf && nl == 0 {
+                        // "\r" | "\n": the terminator straddles the chunks.
+                        carry.pop();
+                    } else {
+                        carry.extend_from_slice(&rest[..end]);
+                    }
+                    touch(&carry);
+                    frames += 1;
+                    carry.clear();
+                    rest = &rest[nl + 1..];
+                }
+                None => {
+                    carry.extend_from_slice(rest);
+                    assert!(carry.len() < LIMIT, "line over the limit");
+                    continue;
+                }
+            }
+        }
+        let mut start = 0;
+        while let Some((nl, end)) = next_line_end(rest, start, crlf, None) {
+            touch(&rest[start..end]);
+            frames += 1;
+            start = nl + 1;
+        }
+        assert!(rest.len() - start < LIMIT, "line over the limit");
+        carry.extend_from_slice(&rest[start..]);
+    }
+    assert!(carry.is_empty());
+    frames
+}
+
+/// tokio-util `LinesCodec`: splits on `\n`, strips a trailing `\r`, checks
+/// UTF-8 and returns an owned `String` per line.
+fn tokio_lines(input: &[u8]) -> usize {
+    let mut codec = LinesCodec::new_with_max_length(LIMIT);
+    let mut buf = BytesMut::new();
+    let mut frames = 0;
+    for chunk in input.chunks(CHUNK) {
+        buf.extend_from_slice(chunk);
+        while let Some(line) = codec.decode(&mut buf).expect("valid lines") {
+            touch(line.as_bytes());
+            frames += 1;
+        }
+    }
+    assert!(buf.is_empty());
+    frames
+}
+
+/// tokio-util `AnyDelimiterCodec` on `\n`: bytes, no UTF-8 check, no copy
+/// (`Bytes` split off the buffer). With `crlf` the trailing `\r` is stripped
+/// after the fact (it treats a bare `\n` as a terminator too, which this
+/// input does not contain).
+fn tokio_any_delimiter(input: &[u8], crlf: bool) -> usize {
+    let mut codec = AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), b"\n".to_vec(), LIMIT);
+    let mut buf = BytesMut::new();
+    let mut frames = 0;
+    for chunk in input.chunks(CHUNK) {
+        buf.extend_from_slice(chunk);
+        while let Some(line) = codec.decode(&mut buf).expect("valid lines") {
+            let line: &[u8] = &line;
+            touch(if crlf { line.strip_suffix(b"\r").unwrap_or(line) } else { line });
+            frames += 1;
+        }
+    }
+    assert!(buf.is_empty());
+    frames
+}
+
+fn bench_lines(c: &mut Criterion) {
+    for (name, end, crlf) in [("lines_crlf", &b"\r\n"[..], true), ("lines_lf", &b"\n"[..], false)] {
+        let input = lines(end);
+        let until = if crlf { Until::crlf() } else { Until::lf() };
+        let expected = input.len() / 100;
+        let counts = [
+            pants_until(&input, until.clone()),
+            memchr_buffered(&input, crlf),
+            memchr_in_place(&input, crlf),
+            tokio_lines(&input),
+            tokio_any_delimiter(&input, crlf),
+        ];
+        assert!(counts.iter().all(|&n| n == counts[0]) && counts[0].abs_diff(expected) < expected / 10, "{counts:?}");
+
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Bytes(input.len() as u64));
+        group.bench_function("pants", |b| b.iter(|| pants_until(black_box(&input), until.clone())));
+        group.bench_function("memchr_buffered", |b| b.iter(|| memchr_buffered(black_box(&input), crlf)));
+        group.bench_function("memchr_in_place", |b| b.iter(|| memchr_in_place(black_box(&input), crlf)));
+        group.bench_function("tokio_lines", |b| b.iter(|| tokio_lines(black_box(&input))));
+        group.bench_function("tokio_any_delimiter", |b| b.iter(|| tokio_any_delimiter(black_box(&input), crlf)));
+        group.finish();
+    }
+}
+
+// ---------------------------------------------------------------- count
+
+fn pants_count(input: &[u8]) -> usize {
+    let mut framer = Framer::new(Count::new(COUNT).expect("not zero"));
+    let mut frames = 0;
+    for chunk in input.chunks(CHUNK) {
+        framer.push(chunk);
+        while let Some(frame) = framer.next_frame().expect("no errors") {
+            touch(frame);
+            frames += 1;
+        }
+    }
+    assert!(framer.is_empty());
+    frames
+}
+
+fn hand_count(input: &[u8]) -> usize {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut frames = 0;
+    for chunk in input.chunks(CHUNK) {
+        buf.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(frame) = buf.get(start..start + COUNT) {
+            touch(frame);
+            frames += 1;
+            start += COUNT;
+        }
+        buf.drain(..start);
+    }
+    assert!(buf.is_empty());
+    frames
+}
+
+fn bench_count(c: &mut Criterion) {
+    let input = random(COUNT);
+    assert_eq!(pants_count(&input), hand_count(&input));
+    let mut group = c.benchmark_group("count_100");
+    group.throughput(Throughput::Bytes(input.len() as u64));
+    group.bench_function("pants", |b| b.iter(|| pants_count(black_box(&input))));
+    group.bench_function("hand_loop", |b| b.iter(|| hand_count(black_box(&input))));
+    group.finish();
+}
+
+// ---------------------------------------------------------------- netstruct
+
+#[derive(NetStruct)]
+struct Message<'a> {
+    #[netstruct(len = u32)]
+    body: &'a [u8],
+}
+
+fn pants_packed(input: &[u8]) -> usize {
+    let mut framer = Framer::new(Packed::<Message>::new());
+    let mut frames = 0;
+    for chunk in input.chunks(CHUNK) {
+        framer.push(chunk);
+        while let Some(message) = framer.next_frame().expect("no errors") {
+            touch(message.body);
+            frames += 1;
+        }
+    }
+    assert!(framer.is_empty());
+    frames
+}
+
+fn hand_prefixed(input: &[u8]) -> usize {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut frames = 0;
+    for chunk in input.chunks(CHUNK) {
+        buf.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(prefix) = buf[start..].first_chunk::<4>() {
+            let len = u32::from_be_bytes(*prefix) as usize;
+            assert!(4 + len <= LIMIT, "frame over the limit");
+            let Some(body) = buf.get(start + 4..start + 4 + len) else { break };
+            touch(body);
+            frames += 1;
+            start += 4 + len;
+        }
+        buf.drain(..start);
+    }
+    assert!(buf.is_empty());
+    frames
+}
+
+fn tokio_length_delimited(input: &[u8]) -> usize {
+    let mut codec =
+        LengthDelimitedCodec::builder().length_field_length(4).big_endian().max_frame_length(LIMIT).new_codec();
+    let mut buf = BytesMut::new();
+    let mut frames = 0;
+    for chunk in input.chunks(CHUNK) {
+        buf.extend_from_slice(chunk);
+        while let Some(body) = codec.decode(&mut buf).expect("no errors") {
+            touch(&body);
+            frames += 1;
+        }
+    }
+    assert!(buf.is_empty());
+    frames
+}
+
+fn bench_netstruct(c: &mut Criterion) {
+    let input = prefixed();
+    let n = pants_packed(&input);
+    assert_eq!((hand_prefixed(&input), tokio_length_delimited(&input)), (n, n));
+    let mut group = c.benchmark_group("netstruct_u32_body");
+    group.throughput(Throughput::Bytes(input.len() as u64));
+    group.bench_function("pants", |b| b.iter(|| pants_packed(black_box(&input))));
+    group.bench_function("hand_loop", |b| b.iter(|| hand_prefixed(black_box(&input))));
+    group.bench_function("tokio_length_delimited", |b| b.iter(|| tokio_length_delimited(black_box(&input))));
+    group.finish();
+}
+
+// ---------------------------------------------------------------- fixed
+
+/// A 16-byte binary header.
+#[derive(FromBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct Header {
+    kind: u8,
+    flags: u8,
+    len: U16,
+    seq: U32,
+    stamp: U64,
+}
+
+#[inline(always)]
+fn touch_header(header: &Header) {
+    black_box((header.kind, header.seq.get()));
+}
+
+fn pants_fixed(input: &[u8]) -> usize {
+    let mut framer = Framer::new(Fixed::<Header>::new());
+    let mut frames = 0;
+    for chunk in input.chunks(CHUNK) {
+        framer.push(chunk);
+        while let Some(header) = framer.next_frame().expect("no errors") {
+            touch_header(header);
+            frames += 1;
+        }
+    }
+    assert!(framer.is_empty());
+    frames
+}
+
+fn hand_fixed(input: &[u8]) -> usize {
+    const SIZE: usize = size_of::<Header>();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut frames = 0;
+    for chunk in input.chunks(CHUNK) {
+        buf.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Ok((header, _)) = Header::ref_from_prefix(&buf[start..]) {
+            touch_header(header);
+            frames += 1;
+            start += SIZE;
+        }
+        buf.drain(..start);
+    }
+    assert!(buf.is_empty());
+    frames
+}
+
+fn bench_fixed(c: &mut Criterion) {
+    let input = random(size_of::<Header>());
+    assert_eq!(pants_fixed(&input), hand_fixed(&input));
+    let mut group = c.benchmark_group("fixed_16");
+    group.throughput(Throughput::Bytes(input.len() as u64));
+    group.bench_function("pants", |b| b.iter(|| pants_fixed(black_box(&input))));
+    group.bench_function("hand_loop", |b| b.iter(|| hand_fixed(black_box(&input))));
+    group.finish();
+}
+
+fn config() -> Criterion {
+    // Short runs: the whole suite takes about two minutes.
+    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(30)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench_lines, bench_count, bench_netstruct, bench_fixed
+}
+criterion_main!(benches);
