@@ -29,7 +29,8 @@ struct Packet {
 }
 
 /// A record in the delimiter's byte order, with a bounded `u32` length (an
-/// unbounded one lets binrw reserve up to 4 GiB per attempt: see README.md).
+/// unbounded one lets binrw reserve up to 4 GiB per attempt: see the
+/// `Binrw` docs).
 #[derive(BinRead, Debug)]
 struct Record {
     tag: u8,

@@ -95,10 +95,30 @@ where
     fn decode(&mut self, buf: &[u8]) -> Result<Decoded<T>, FrameError> {
         let mut cursor = Cursor::new(buf);
         match T::read_options(&mut cursor, self.endian, Default::default()) {
-            Ok(frame) => Ok(Decoded::Frame { frame, consumed: cursor.position() as usize }),
-            Err(e) if e.is_eof() => Ok(Decoded::Incomplete(Needed::Unknown)),
+            Ok(frame) => {
+                // binrw's cursor can seek past the end without an error
+                // (`pad_after`, `seek_before`): then the frame is not all here.
+                let consumed = usize::try_from(cursor.position()).unwrap_or(usize::MAX);
+                Ok(match consumed.checked_sub(buf.len()) {
+                    Some(missing) if missing > 0 => Decoded::Incomplete(Needed::Exactly(missing)),
+                    _ => Decoded::Frame { frame, consumed },
+                })
+            }
+            Err(e) if needs_more(&e) => Ok(Decoded::Incomplete(Needed::Unknown)),
             Err(e) => Err(FrameError::Malformed(e.to_string())),
         }
+    }
+}
+
+/// Whether a parse failed for want of bytes. Unlike binrw's `is_eof`, an enum
+/// needs more if *any* variant ran out of input (once one variant's magic has
+/// arrived, the others fail on it, yet the frame is only incomplete).
+fn needs_more(error: &binrw::Error) -> bool {
+    match error {
+        binrw::Error::Io(e) => e.kind() == binrw::io::ErrorKind::UnexpectedEof,
+        binrw::Error::EnumErrors { variant_errors, .. } => variant_errors.iter().any(|(_, e)| needs_more(e)),
+        binrw::Error::Backtrace(bt) => needs_more(&bt.error),
+        _ => false,
     }
 }
 
@@ -132,6 +152,35 @@ mod tests {
             le.decode(b"M\x01\x02\x03").unwrap(),
             Decoded::Frame { frame: Msg { a: 0x0201, b: 3 }, consumed: 4 }
         );
+    }
+
+    #[derive(BinRead, Debug, PartialEq)]
+    struct Trailer {
+        #[br(pad_after = 3)]
+        a: u16,
+    }
+
+    #[derive(BinRead, Debug, PartialEq)]
+    enum Command {
+        #[br(magic = 1u8)]
+        Ping { id: u16 },
+        #[br(magic = 2u8)]
+        Quit,
+    }
+
+    #[test]
+    fn seeking_past_the_end_is_incomplete() {
+        let mut d = Binrw::<Trailer>::new();
+        assert_eq!(d.decode(&[1, 0, 2]).unwrap(), Decoded::Incomplete(Needed::Exactly(2)));
+        assert_eq!(d.decode(&[1, 0, 2, 3, 4]).unwrap(), Decoded::Frame { frame: Trailer { a: 0x0100 }, consumed: 5 });
+    }
+
+    #[test]
+    fn a_split_enum_frame_is_incomplete_not_malformed() {
+        let mut d = Binrw::<Command>::new();
+        assert_eq!(d.decode(&[1]).unwrap(), Decoded::Incomplete(Needed::Unknown));
+        assert_eq!(d.decode(&[1, 0, 7]).unwrap(), Decoded::Frame { frame: Command::Ping { id: 7 }, consumed: 3 });
+        assert!(matches!(d.decode(&[9]), Err(FrameError::Malformed(_))));
     }
 
     #[test]
