@@ -207,6 +207,7 @@ fn stat(server: &KvServer, name: &str) -> u64 {
 }
 
 #[test]
+#[ignore = "needs redis-cli and redis-benchmark (apt-get install redis-tools): `cargo test --test example_kv -- --ignored`; CI runs it"]
 fn redis_cli_commands() {
     require("redis-cli");
     let server = KvServer::start();
@@ -342,6 +343,7 @@ fn benchmark(server: &KvServer, requests: u64, extra: &[&str]) {
 }
 
 #[test]
+#[ignore = "needs redis-cli and redis-benchmark (apt-get install redis-tools): `cargo test --test example_kv -- --ignored`; CI runs it"]
 fn redis_benchmark() {
     require("redis-cli");
     require("redis-benchmark");

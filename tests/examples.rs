@@ -460,6 +460,7 @@ fn netstruct_request_response() {
 // ---- tls_echo ----
 
 #[test]
+#[ignore = "needs a real client (curl or openssl): `cargo test --test examples -- --ignored`; CI runs it"]
 fn tls_echo_with_openssl_s_client() {
     require("openssl", "version", "openssl");
     let server = Server::start("tls_echo", &["--server", "--addr", "127.0.0.1:0"]);
@@ -572,6 +573,7 @@ fn raw_exchange(address: SocketAddr, request: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+#[ignore = "needs a real client (curl or openssl): `cargo test --test examples -- --ignored`; CI runs it"]
 fn fileserve_with_curl() {
     require("curl", "--version", "curl");
     let temp = TempDir::new("fileserve");
