@@ -33,32 +33,7 @@ use crate::error::FrameError;
 /// ```
 pub struct Fixed<T>(PhantomData<fn() -> T>);
 
-impl<T> Fixed<T> {
-    /// The delimiter for `T`.
-    pub const fn new() -> Self {
-        Fixed(PhantomData)
-    }
-}
-
-impl<T> Default for Fixed<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T> Clone for Fixed<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for Fixed<T> {}
-
-impl<T> core::fmt::Debug for Fixed<T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Fixed<{}>", core::any::type_name::<T>())
-    }
-}
+super::type_marker_impls!(Fixed);
 
 impl<T: FromBytes + KnownLayout + Immutable + Unaligned> Fixed<T> {
     const SIZE: usize = {

@@ -77,6 +77,41 @@
 
 use crate::error::FrameError;
 
+/// `new`, `Default`, `Clone`, `Copy` and `Debug` for a delimiter that is only
+/// a type marker (`struct Name<T>(PhantomData<fn() -> T>)`), without the
+/// bounds on `T` that derives would add.
+macro_rules! type_marker_impls {
+    ($name:ident) => {
+        impl<T> $name<T> {
+            /// The delimiter for `T`.
+            pub const fn new() -> Self {
+                $name(PhantomData)
+            }
+        }
+
+        impl<T> Default for $name<T> {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl<T> Clone for $name<T> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+
+        impl<T> Copy for $name<T> {}
+
+        impl<T> core::fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, concat!(stringify!($name), "<{}>"), core::any::type_name::<T>())
+            }
+        }
+    };
+}
+pub(crate) use type_marker_impls;
+
 mod count;
 mod fixed;
 mod packed;

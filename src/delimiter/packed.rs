@@ -37,32 +37,7 @@ use crate::netstruct::NetStruct;
 /// ```
 pub struct Packed<T>(PhantomData<fn() -> T>);
 
-impl<T> Packed<T> {
-    /// The delimiter for `T`.
-    pub const fn new() -> Self {
-        Packed(PhantomData)
-    }
-}
-
-impl<T> Default for Packed<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T> Clone for Packed<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for Packed<T> {}
-
-impl<T> core::fmt::Debug for Packed<T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Packed<{}>", core::any::type_name::<T>())
-    }
-}
+super::type_marker_impls!(Packed);
 
 impl<T: NetStruct> Delimiter for Packed<T> {
     type Output<'a> = T::Frame<'a>;

@@ -215,7 +215,7 @@ macro_rules! numbers {
 
 numbers!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128, f32, f64);
 
-macro_rules! unsigned_prefixes {
+macro_rules! prefixes {
     ($($t:ty),*) => {$(
         impl LenPrefix for $t {
             const MAX: u64 = <$t>::MAX as u64;
@@ -223,28 +223,8 @@ macro_rules! unsigned_prefixes {
             #[inline]
             fn read_len<O: Order>(reader: &mut Reader<'_>, name: &'static str) -> Result<usize, Stop> {
                 let len = <$t as Number>::read_number::<O>(reader)?;
-                usize::try_from(len).map_err(|_| Stop::Invalid(FrameError::LengthTooLarge { field: name, length: len as u64 }))
-            }
-
-            #[inline]
-            fn write_len<O: Order>(len: usize, out: &mut Vec<u8>, name: &'static str) -> Result<(), PackError> {
-                let prefix = <$t>::try_from(len).map_err(|_| PackError::TooLong { field: name, len, max: <$t as LenPrefix>::MAX })?;
-                prefix.write_number::<O>(out);
-                Ok(())
-            }
-        }
-    )*};
-}
-
-macro_rules! signed_prefixes {
-    ($($t:ty),*) => {$(
-        impl LenPrefix for $t {
-            const MAX: u64 = <$t>::MAX as u64;
-
-            #[inline]
-            fn read_len<O: Order>(reader: &mut Reader<'_>, name: &'static str) -> Result<usize, Stop> {
-                let len = <$t as Number>::read_number::<O>(reader)?;
-                if len < 0 {
+                // Widened, so one test serves signed and unsigned prefixes.
+                if (len as i128) < 0 {
                     return Err(Stop::Invalid(FrameError::NegativeLength { field: name, length: len as i64 }));
                 }
                 usize::try_from(len).map_err(|_| Stop::Invalid(FrameError::LengthTooLarge { field: name, length: len as u64 }))
@@ -260,8 +240,7 @@ macro_rules! signed_prefixes {
     )*};
 }
 
-unsigned_prefixes!(u8, u16, u32, u64);
-signed_prefixes!(i8, i16, i32, i64);
+prefixes!(u8, u16, u32, u64, i8, i16, i32, i64);
 
 impl<'a> Field<'a> for bool {
     const MIN_SIZE: usize = 1;
