@@ -194,6 +194,112 @@ fn a_half_closing_peer_receives_every_reply() {
     assert_eq!(log.events(), ["connect", "line q1", "line q2", "line q3", "close"]);
 }
 
+/// A peer end that can write and half-close (TCP or UNIX).
+trait PeerEnd: std::io::Write + Send + 'static {
+    fn half_close(&self);
+}
+
+impl PeerEnd for std::net::TcpStream {
+    fn half_close(&self) {
+        self.shutdown(Shutdown::Write).unwrap();
+    }
+}
+
+impl PeerEnd for std::os::unix::net::UnixStream {
+    fn half_close(&self) {
+        self.shutdown(Shutdown::Write).unwrap();
+    }
+}
+
+/// Delivers `lines` then sees the end of stream, for each way the last
+/// bytes and the end of stream can meet the stream's reads: both before
+/// the first event, the end right after the last write (racing the reads),
+/// and the end long after the last bytes were read. A read that returns
+/// less than asked ends a wake-up's reading; the end of stream must still be
+/// seen in each case (no further event comes for it once reported).
+fn end_of_stream_in_every_order<P: PeerEnd>(attach: impl Fn(&Engine, Lines) -> P) {
+    const LINES: usize = 200;
+    let expected: Vec<String> = ["connect".to_string()]
+        .into_iter()
+        .chain((0..LINES).map(|i| format!("line {i}")))
+        .chain(["close".to_string()])
+        .collect();
+    for order in ["racing", "after a pause"] {
+        for round in 0..10 {
+            let engine = Engine::new().unwrap();
+            let log = Log::new();
+            let mut theirs = attach(&engine, Lines::new(&log));
+            let all: Vec<u8> = (0..LINES).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+            match order {
+                "racing" => {
+                    let peer = common::peer(move || {
+                        for chunk in all.chunks(7 + round) {
+                            theirs.write_all(chunk).unwrap();
+                        }
+                        theirs.half_close();
+                        theirs
+                    });
+                    common::wait(&engine, "on_close", || log.contains("close"));
+                    drop(common::join(&engine, peer));
+                }
+                _ => {
+                    theirs.write_all(&all).unwrap();
+                    let last = format!("line {}", LINES - 1);
+                    common::wait(&engine, "the last line", || log.contains(&last));
+                    common::run_for(&engine, Duration::from_millis(2));
+                    theirs.half_close();
+                    common::wait(&engine, "on_close", || log.contains("close"));
+                }
+            }
+            assert_eq!(log.events(), expected, "{order}, round {round}");
+        }
+    }
+}
+
+#[test]
+fn the_end_of_stream_is_seen_however_it_meets_the_reads_tcp() {
+    end_of_stream_in_every_order(|engine, lines| {
+        let (ours, theirs) = common::tcp_pair();
+        Stream::new(lines).read_delimiter(Until::lf()).attach_tcp(engine, ours).unwrap();
+        theirs
+    });
+}
+
+#[test]
+fn the_end_of_stream_is_seen_however_it_meets_the_reads_unix() {
+    end_of_stream_in_every_order(|engine, lines| {
+        let (ours, theirs) = common::unix_pair();
+        Stream::new(lines).read_delimiter(Until::lf()).attach_unix(engine, ours).unwrap();
+        theirs
+    });
+}
+
+#[test]
+fn the_last_bytes_and_the_end_of_stream_before_the_first_event() {
+    // Data and FIN both pending when the stream is registered: one event
+    // says readable and read-closed at once.
+    for unix in [false, true] {
+        let engine = Engine::new().unwrap();
+        let log = Log::new();
+        let builder = Stream::new(Lines::new(&log)).read_delimiter(Until::lf());
+        let _peer: Box<dyn PeerEnd> = if unix {
+            let (ours, mut theirs) = common::unix_pair();
+            theirs.write_all(b"a\nb\n").unwrap();
+            theirs.half_close();
+            builder.attach_unix(&engine, ours).unwrap();
+            Box::new(theirs)
+        } else {
+            let (ours, mut theirs) = common::tcp_pair();
+            theirs.write_all(b"a\nb\n").unwrap();
+            theirs.half_close();
+            builder.attach_tcp(&engine, ours).unwrap();
+            Box::new(theirs)
+        };
+        common::wait(&engine, "on_close", || log.contains("close"));
+        assert_eq!(log.events(), ["connect", "line a", "line b", "close"], "unix: {unix}");
+    }
+}
+
 /// "n" lines announce an n-byte body; "A" a 4-byte array.
 struct Switcher {
     log: Log,

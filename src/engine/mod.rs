@@ -240,6 +240,7 @@ impl Engine {
                     e.token(),
                     Readiness {
                         readable: e.is_readable() || e.is_read_closed() || e.is_error(),
+                        read_closed: e.is_read_closed() || e.is_error(),
                         writable: e.is_writable() || e.is_write_closed() || e.is_error(),
                     },
                 )
@@ -523,5 +524,8 @@ impl std::fmt::Debug for Engine {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Readiness {
     pub(crate) readable: bool,
+    /// The peer's end of stream or an error is pending: reads must go on
+    /// until they show it, as no further event will come.
+    pub(crate) read_closed: bool,
     pub(crate) writable: bool,
 }

@@ -585,6 +585,13 @@ impl<H: Handler> StreamChannel<H> {
                     budget = budget.saturating_sub(n);
                     stream.core.last_read = Instant::now();
                     stream.core.last_activity = stream.core.last_read;
+                    if n < want && stream.core.drained_by_short_read() {
+                        // The kernel had less than we asked for: the socket
+                        // is empty now, and new bytes will raise a new edge.
+                        // Skipping the read that would only say `WouldBlock`
+                        // saves a system call per wake-up.
+                        stream.core.readable = false;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.core.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -810,6 +817,7 @@ impl<H: Handler> Channel for StreamChannel<H> {
     fn event(&mut self, _engine: &Engine, readiness: Readiness) {
         let core = self.core();
         core.readable |= readiness.readable;
+        core.read_closed |= readiness.read_closed;
         core.writable |= readiness.writable;
         self.drive();
     }

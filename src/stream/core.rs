@@ -45,6 +45,10 @@ pub(crate) struct Core {
     pub(crate) socket: Option<Socket>,
     /// The OS said readable and no read has hit `WouldBlock` since.
     pub(crate) readable: bool,
+    /// The OS reported the peer's end of stream (or an error): a short read
+    /// no longer proves the socket drained, so reads go on until `0`,
+    /// `WouldBlock` or the error.
+    pub(crate) read_closed: bool,
     /// The OS said writable and no write has hit `WouldBlock` since.
     pub(crate) writable: bool,
     /// The peer sent end of stream.
@@ -108,6 +112,7 @@ impl Core {
             state: State::Idle,
             socket: None,
             readable: false,
+            read_closed: false,
             writable: false,
             eof: false,
             out: Outbox::default(),
@@ -171,5 +176,18 @@ impl Core {
         {
             true
         }
+    }
+
+    /// Whether a read that returned less than asked proves the socket is
+    /// empty: true for plain sockets whose end of stream has not been
+    /// reported (with edge-triggered polling, bytes arriving later raise a
+    /// new event, but an end of stream already reported raises none). Not
+    /// over TLS, where a read returns plaintext, not what the socket held.
+    pub(crate) fn drained_by_short_read(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return false;
+        }
+        !self.read_closed
     }
 }
