@@ -136,7 +136,12 @@ impl Outbox {
                             Chunk::File { .. } => break,
                         }
                     }
-                    match socket.write_vectored(&slices[..count]) {
+                    // One buffer (the usual case: small writes coalesce)
+                    // goes out with a plain write, which costs the kernel
+                    // less than a one-element `writev`.
+                    let written =
+                        if count == 1 { socket.write(&slices[0]) } else { socket.write_vectored(&slices[..count]) };
+                    match written {
                         Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                         Ok(n) => n,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
