@@ -906,6 +906,34 @@ fn idle_timeout_closes_a_silent_connection() {
 }
 
 #[test]
+fn a_timeout_set_later_counts_from_when_it_is_set() {
+    // Without a timeout, activity is not timestamped; one set later must
+    // count from then, not from the connection's start.
+    let engine = Engine::new().unwrap();
+    let (ours, theirs) = common::tcp_pair();
+    let log = Log::new();
+    let sleepy = Sleepy { log: log.clone(), connected_at: Rc::new(Cell::new(None)), chatty: false };
+    let id = Stream::new(sleepy).attach_tcp(&engine, ours).unwrap();
+    common::run_for(&engine, Duration::from_millis(150));
+    let set_at = Instant::now();
+    for read_timeout in [false, true] {
+        engine
+            .with_stream::<Sleepy, _>(id, |_, stream| {
+                if read_timeout {
+                    stream.set_read_timeout(Some(Duration::from_millis(100)));
+                } else {
+                    stream.set_idle_timeout(Some(Duration::from_millis(150)));
+                }
+            })
+            .unwrap();
+    }
+    common::wait(&engine, "on_close", || log.contains("close"));
+    assert!(set_at.elapsed() >= Duration::from_millis(100), "timed out early: {:?}", set_at.elapsed());
+    assert_eq!(log.events(), ["error Timeout(\"read\")", "close"]);
+    drop(theirs);
+}
+
+#[test]
 fn read_timeout_fires_while_we_keep_writing() {
     let engine = Engine::new().unwrap();
     let (ours, theirs) = common::tcp_pair();

@@ -95,6 +95,11 @@ struct Inner {
     recv_pool: RefCell<Vec<Vec<u8>>>,
     /// Spare send buffers (empty, with capacity).
     send_pool: RefCell<Vec<Vec<u8>>>,
+    /// Scratch kept between iterations so the loop does not allocate: the
+    /// events of one poll, and the ready batch with its dedup set.
+    fired: Cell<Vec<(Token, Readiness)>>,
+    batch: Cell<Vec<StreamId>>,
+    batched: Cell<std::collections::HashSet<StreamId>>,
 }
 
 /// How many spare buffers the pool keeps, and the largest it keeps.
@@ -121,6 +126,9 @@ impl Engine {
                 remote,
                 recv_pool: RefCell::new(Vec::new()),
                 send_pool: RefCell::new(Vec::new()),
+                fired: Cell::default(),
+                batch: Cell::default(),
+                batched: Cell::default(),
             }),
         })
     }
@@ -233,22 +241,20 @@ impl Engine {
             Err(e) => return Err(e),
         }
         // Copy out, so handlers can use the engine freely while we dispatch.
-        let fired: Vec<(Token, Readiness)> = events
-            .iter()
-            .map(|e| {
-                (
-                    e.token(),
-                    Readiness {
-                        readable: e.is_readable() || e.is_read_closed() || e.is_error(),
-                        read_closed: e.is_read_closed() || e.is_error(),
-                        writable: e.is_writable() || e.is_write_closed() || e.is_error(),
-                    },
-                )
-            })
-            .collect();
+        let mut fired = inner.fired.take();
+        fired.extend(events.iter().map(|e| {
+            (
+                e.token(),
+                Readiness {
+                    readable: e.is_readable() || e.is_read_closed() || e.is_error(),
+                    read_closed: e.is_read_closed() || e.is_error(),
+                    writable: e.is_writable() || e.is_write_closed() || e.is_error(),
+                },
+            )
+        }));
         drop(events);
 
-        for (token, readiness) in fired {
+        for (token, readiness) in fired.drain(..) {
             if token == WAKER {
                 continue;
             }
@@ -256,6 +262,7 @@ impl Engine {
             // closed earlier in this iteration never reach its successor.
             let _ = self.with_channel(StreamId::from_token(token), |channel, engine| channel.event(engine, readiness));
         }
+        inner.fired.set(fired);
 
         self.run_timers();
         for job in inner.remote.take_jobs() {
@@ -303,11 +310,15 @@ impl Engine {
         // with more to read than its budget marks itself on every service,
         // and duplicates would otherwise pile up, one more each iteration,
         // until it starved every other stream.
-        let mut seen = std::collections::HashSet::new();
-        let batch: Vec<StreamId> = self.inner.ready.borrow_mut().drain(..).filter(|id| seen.insert(*id)).collect();
-        for id in batch {
+        let mut seen = self.inner.batched.take();
+        let mut batch = self.inner.batch.take();
+        batch.extend(self.inner.ready.borrow_mut().drain(..).filter(|id| seen.insert(*id)));
+        seen.clear();
+        self.inner.batched.set(seen);
+        for id in batch.drain(..) {
             let _ = self.with_channel(id, |channel, engine| channel.service(engine));
         }
+        self.inner.batch.set(batch);
     }
 
     /// Runs `f`, catching a panic; returns false if it panicked.

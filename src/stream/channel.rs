@@ -274,7 +274,7 @@ pub(crate) fn flush(core: &mut Core) -> io::Result<Flushed> {
         if !matches!(result, Ok(Flushed::Drained)) {
             core.writable = false;
         }
-        core.last_activity = Instant::now();
+        core.note_sent();
         return result;
     }
     if core.out.is_empty() {
@@ -291,7 +291,7 @@ pub(crate) fn flush(core: &mut Core) -> io::Result<Flushed> {
     // Only bytes sent count as activity: an attempt that the socket refused
     // must not keep an idle timeout from expiring.
     if core.out.queued() != before {
-        core.last_activity = Instant::now();
+        core.note_sent();
     }
     result
 }
@@ -583,8 +583,7 @@ impl<H: Handler> StreamChannel<H> {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
-                    stream.core.last_read = Instant::now();
-                    stream.core.last_activity = stream.core.last_read;
+                    stream.core.note_received();
                     if n < want && stream.core.drained_by_short_read() {
                         // The kernel had less than we asked for: the socket
                         // is empty now, and new bytes will raise a new edge.

@@ -190,4 +190,35 @@ impl Core {
         }
         !self.read_closed
     }
+
+    /// Whether a timeout is set, so that activity must be timestamped.
+    pub(crate) fn timed(&self) -> bool {
+        self.idle_timeout.is_some() || self.read_timeout.is_some()
+    }
+
+    /// Records bytes received (the clock is read only if a timeout needs it).
+    pub(crate) fn note_received(&mut self) {
+        if self.timed() {
+            self.last_read = Instant::now();
+            self.last_activity = self.last_read;
+        }
+    }
+
+    /// Records bytes sent (the clock is read only if a timeout needs it).
+    pub(crate) fn note_sent(&mut self) {
+        if self.timed() {
+            self.last_activity = Instant::now();
+        }
+    }
+
+    /// Sets the timeouts; activity counts from now if none was set before
+    /// (until then it was not timestamped).
+    pub(crate) fn set_timeouts(&mut self, idle: Option<Duration>, read: Option<Duration>) {
+        if !self.timed() {
+            self.last_read = Instant::now();
+            self.last_activity = self.last_read;
+        }
+        self.idle_timeout = idle;
+        self.read_timeout = read;
+    }
 }

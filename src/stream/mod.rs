@@ -382,16 +382,16 @@ impl<H: Handler, D> Stream<H, D> {
 
     /// Closes the stream (through `on_error` with [`StreamError::Timeout`])
     /// after this long without reading or writing anything. `None` turns it
-    /// off.
+    /// off. Set while no timeout was, it counts from now.
     pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
-        self.core.idle_timeout = timeout;
+        self.core.set_timeouts(timeout, self.core.read_timeout);
         channel::arm_timeouts::<H>(&mut self.core);
     }
 
     /// Like [`set_idle_timeout`](Stream::set_idle_timeout), counting only
     /// bytes received: a silent peer times out even while we write to it.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
-        self.core.read_timeout = timeout;
+        self.core.set_timeouts(self.core.idle_timeout, timeout);
         channel::arm_timeouts::<H>(&mut self.core);
     }
 
