@@ -4,6 +4,7 @@
 #
 #   scripts/bench_engine.sh            # build (release) and run everything
 #   REPS=3 DURATION=2 scripts/bench_engine.sh
+#   ONLY="p64-raw c1000-raw" REPS=9 scripts/bench_engine.sh   # some scenarios
 #
 # Servers run pinned to core 0, the load generator to core 1 (taskset). Each
 # scenario runs REPS times, alternating which server goes first; the table
@@ -95,6 +96,9 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the m
 failed=0
 for scenario in "${SCENARIOS[@]}"; do
     read -r name proto conns inflight size <<<"$scenario"
+    if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then
+        continue
+    fi
     for rep in $(seq "$REPS"); do
         if [ $((rep % 2)) -eq 1 ]; then order="pants tokio"; else order="tokio pants"; fi
         for server in $order; do

@@ -124,23 +124,27 @@ impl Outbox {
             let sent = match self.chunks.front_mut() {
                 None => return Ok(Flushed::Drained),
                 Some(Chunk::Bytes(_)) => {
-                    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-                    let mut count = 0;
-                    for chunk in self.chunks.iter().take(MAX_IOVECS) {
-                        match chunk {
-                            Chunk::Bytes(b) => {
-                                let from = if count == 0 { self.head } else { 0 };
-                                slices[count] = IoSlice::new(&b[from..]);
-                                count += 1;
+                    let written = match (&self.chunks[0], self.chunks.get(1)) {
+                        // One buffer (the usual case: small writes coalesce)
+                        // goes out with a plain write, which costs the
+                        // kernel less than a one-element `writev`.
+                        (Chunk::Bytes(b), None | Some(Chunk::File { .. })) => socket.write(&b[self.head..]),
+                        _ => {
+                            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                            let mut count = 0;
+                            for chunk in self.chunks.iter().take(MAX_IOVECS) {
+                                match chunk {
+                                    Chunk::Bytes(b) => {
+                                        let from = if count == 0 { self.head } else { 0 };
+                                        slices[count] = IoSlice::new(&b[from..]);
+                                        count += 1;
+                                    }
+                                    Chunk::File { .. } => break,
+                                }
                             }
-                            Chunk::File { .. } => break,
+                            socket.write_vectored(&slices[..count])
                         }
-                    }
-                    // One buffer (the usual case: small writes coalesce)
-                    // goes out with a plain write, which costs the kernel
-                    // less than a one-element `writev`.
-                    let written =
-                        if count == 1 { socket.write(&slices[0]) } else { socket.write_vectored(&slices[..count]) };
+                    };
                     match written {
                         Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                         Ok(n) => n,
@@ -250,4 +254,146 @@ fn copy_file(socket: &mut dyn Sink, file: &File, offset: u64, len: usize) -> io:
         return Ok(0);
     }
     socket.write(&piece[..n])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer that takes at most `per_call` bytes per call and at most
+    /// `room` bytes before it would block, recording each call.
+    struct Trickle {
+        got: Vec<u8>,
+        per_call: usize,
+        room: usize,
+        calls: Vec<(&'static str, usize)>,
+    }
+
+    impl Trickle {
+        fn new(per_call: usize) -> Self {
+            Trickle { got: Vec::new(), per_call, room: usize::MAX, calls: Vec::new() }
+        }
+
+        fn take(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+            let mut budget = self.per_call.min(self.room);
+            if budget == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut n = 0;
+            for slice in slices {
+                let part = slice.len().min(budget);
+                self.got.extend_from_slice(&slice[..part]);
+                budget -= part;
+                n += part;
+            }
+            self.room -= n;
+            Ok(n)
+        }
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.calls.push(("write", 1));
+            self.take(&[IoSlice::new(buf)])
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.calls.push(("writev", bufs.len()));
+            self.take(bufs)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Sink for Trickle {
+        fn raw_fd(&self) -> Option<BorrowedFd<'_>> {
+            None
+        }
+    }
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    }
+
+    fn flush_all(outbox: &mut Outbox, sink: &mut Trickle) -> usize {
+        let mut recycled = 0;
+        assert_eq!(
+            outbox
+                .flush(sink, &mut |b| {
+                    assert!(b.is_empty());
+                    recycled += 1;
+                })
+                .unwrap(),
+            Flushed::Drained
+        );
+        assert_eq!(outbox.queued(), 0);
+        assert!(outbox.is_empty());
+        recycled
+    }
+
+    #[test]
+    fn small_writes_coalesce_into_one_write() {
+        let mut outbox = Outbox::default();
+        for part in [&b"one "[..], b"two ", b"three"] {
+            outbox.push_vec(part.to_vec(), Vec::new);
+        }
+        assert_eq!(outbox.queued(), 13);
+        let mut sink = Trickle::new(usize::MAX);
+        assert_eq!(flush_all(&mut outbox, &mut sink), 1);
+        assert_eq!(sink.got, b"one two three");
+        assert_eq!(sink.calls, [("write", 1)]);
+    }
+
+    #[test]
+    fn separate_buffers_go_out_together_and_partial_writes_resume_in_order() {
+        let big = pattern(3 * OWN_CHUNK, 1);
+        let small = pattern(100, 2);
+        let bigger = pattern(5 * OWN_CHUNK, 3);
+        let mut outbox = Outbox::default();
+        outbox.push_vec(big.clone(), Vec::new);
+        outbox.push_vec(small.clone(), Vec::new);
+        outbox.push_vec(bigger.clone(), Vec::new);
+        let mut sink = Trickle::new(7_001);
+        flush_all(&mut outbox, &mut sink);
+        assert!(sink.got == [big, small, bigger].concat(), "bytes out of order");
+        // (The small write joined the big buffer's tail.)
+        assert_eq!(sink.calls[0], ("writev", 2));
+        assert_eq!(sink.calls.last(), Some(&("write", 1)), "the last buffer alone goes out with write");
+    }
+
+    #[test]
+    fn a_blocked_peer_keeps_the_rest_queued_and_resumes_where_it_stopped() {
+        let data = pattern(50_000, 4);
+        let mut outbox = Outbox::default();
+        outbox.push_vec(data.clone(), Vec::new);
+        let mut sink = Trickle::new(4096);
+        sink.room = 10_000;
+        assert_eq!(outbox.flush(&mut sink, &mut |_| {}).unwrap(), Flushed::Blocked);
+        assert_eq!(outbox.queued(), 40_000);
+        sink.room = usize::MAX;
+        flush_all(&mut outbox, &mut sink);
+        assert!(sink.got == data);
+    }
+
+    #[test]
+    fn files_between_buffers_keep_their_place() {
+        let path = std::env::temp_dir().join(format!("pants-outbox-{}", std::process::id()));
+        let contents = pattern(200_000, 5);
+        std::fs::write(&path, &contents).unwrap();
+        let file = File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+
+        let mut outbox = Outbox::default();
+        outbox.push_vec(b"head ".to_vec(), Vec::new);
+        // No descriptor on the sink: the copy fallback serves.
+        outbox.push_file(file.try_clone().unwrap(), 1000, 150_000, false);
+        outbox.push_vec(b" tail".to_vec(), Vec::new);
+        // Past the end: what the file has, then the rest is skipped.
+        outbox.push_file(file, 199_990, 100, false);
+        assert_eq!(outbox.queued(), 5 + 150_000 + 5 + 100);
+        let mut sink = Trickle::new(9_999);
+        flush_all(&mut outbox, &mut sink);
+        let expected = [&b"head "[..], &contents[1000..151_000], b" tail", &contents[199_990..]].concat();
+        assert!(sink.got == expected, "file bytes out of place");
+    }
 }
