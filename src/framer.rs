@@ -406,12 +406,12 @@ impl<D: Delimiter> Framer<D> {
         }
     }
 
-    /// Gives an empty framer the storage `spare` (a pooled buffer), so an
-    /// idle stream needs no buffer of its own. Does nothing if bytes are
-    /// buffered or the framer already has storage.
-    pub(crate) fn lend_storage(&mut self, spare: &mut Vec<u8>) {
+    /// Gives a framer without storage the buffer `take` returns (a pooled
+    /// one), so an idle stream needs no buffer of its own. Does nothing (and
+    /// does not call `take`) if the framer has storage.
+    pub(crate) fn lend_storage(&mut self, take: impl FnOnce() -> Vec<u8>) {
         if self.is_empty() && self.buf.is_empty() {
-            std::mem::swap(&mut self.buf, spare);
+            self.buf = take();
             self.start = 0;
             self.end = 0;
         }

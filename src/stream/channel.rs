@@ -555,9 +555,7 @@ impl<H: Handler> StreamChannel<H> {
                 return;
             }
             let engine = core.engine.clone();
-            let mut spare = engine.take_recv_buffer();
-            self.reader().lend_storage(&mut spare);
-            engine.give_recv_buffer(spare);
+            self.reader().lend_storage(&|| engine.take_recv_buffer());
             let room = self.reader().room();
             if room == 0 {
                 // Full of bytes that make no frame: the framer reported it

@@ -32,7 +32,8 @@ pub(crate) trait Reader<H> {
     /// Delivers every whole frame buffered.
     fn dispatch(&mut self, stream: &mut Option<Stream<H>>, handler: &mut H) -> Dispatch<H>;
     fn into_raw(self: Box<Self>) -> RawBuffer;
-    fn lend_storage(&mut self, spare: &mut Vec<u8>);
+    /// Takes a pooled buffer from `take` if the reader has no storage.
+    fn lend_storage(&mut self, take: &dyn Fn() -> Vec<u8>);
     fn reclaim_storage(&mut self) -> Option<Vec<u8>>;
     fn clear(&mut self);
 }
@@ -99,8 +100,8 @@ where
         self.framer.into_raw()
     }
 
-    fn lend_storage(&mut self, spare: &mut Vec<u8>) {
-        self.framer.lend_storage(spare);
+    fn lend_storage(&mut self, take: &dyn Fn() -> Vec<u8>) {
+        self.framer.lend_storage(take);
     }
 
     fn reclaim_storage(&mut self) -> Option<Vec<u8>> {
