@@ -41,11 +41,15 @@ enum Chunk {
     File { file: File, offset: u64, remaining: u64, copy: bool },
 }
 
-/// Outgoing data, in order.
+/// Outgoing data, in order: `chunks` first, then `tail`.
 #[derive(Default)]
 pub(crate) struct Outbox {
+    /// Large owned buffers and files, queued before `tail`.
     chunks: VecDeque<Chunk>,
-    /// Bytes of the first chunk already sent.
+    /// Small writes, coalesced (sent after every chunk). Kept apart from
+    /// `chunks` so the common write touches only this `Vec`.
+    tail: Vec<u8>,
+    /// Bytes of the front (the first chunk, else the tail) already sent.
     head: usize,
     /// Bytes queued (files counted by what is left to send).
     queued: u64,
@@ -62,27 +66,34 @@ pub(crate) enum Flushed {
 
 impl Outbox {
     pub(crate) fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
+        self.chunks.is_empty() && self.tail.is_empty()
     }
 
     pub(crate) fn queued(&self) -> u64 {
         self.queued
     }
 
-    /// The buffer that small writes go to (reusing `spare` for a new one).
+    /// The buffer that small writes go to (`spare` gives it storage when it
+    /// has none).
+    #[inline]
     pub(crate) fn tail(&mut self, spare: impl FnOnce() -> Vec<u8>) -> &mut Vec<u8> {
-        if !matches!(self.chunks.back(), Some(Chunk::Bytes(_))) {
-            self.chunks.push_back(Chunk::Bytes(spare()));
+        if self.tail.capacity() == 0 {
+            self.tail = spare();
         }
-        match self.chunks.back_mut() {
-            Some(Chunk::Bytes(bytes)) => bytes,
-            _ => unreachable!("a bytes chunk was just pushed"),
-        }
+        &mut self.tail
     }
 
     /// Records `n` bytes appended to [`tail`](Outbox::tail).
+    #[inline]
     pub(crate) fn appended(&mut self, n: usize) {
         self.queued += n as u64;
+    }
+
+    /// Moves the tail behind the chunks, so something can be queued after it.
+    fn seal_tail(&mut self) {
+        if !self.tail.is_empty() {
+            self.chunks.push_back(Chunk::Bytes(std::mem::take(&mut self.tail)));
+        }
     }
 
     pub(crate) fn push_vec(&mut self, bytes: Vec<u8>, spare: impl FnOnce() -> Vec<u8>) {
@@ -90,6 +101,7 @@ impl Outbox {
             self.tail(spare).extend_from_slice(&bytes);
             self.appended(bytes.len());
         } else {
+            self.seal_tail();
             self.queued += bytes.len() as u64;
             self.chunks.push_back(Chunk::Bytes(bytes));
         }
@@ -97,6 +109,7 @@ impl Outbox {
 
     pub(crate) fn push_file(&mut self, file: File, offset: u64, len: u64, copy: bool) {
         if len > 0 {
+            self.seal_tail();
             self.queued += len;
             self.chunks.push_back(Chunk::File { file, offset, remaining: len, copy });
         }
@@ -106,14 +119,17 @@ impl Outbox {
     pub(crate) fn clear(&mut self) -> Vec<Vec<u8>> {
         self.head = 0;
         self.queued = 0;
+        let tail = std::mem::take(&mut self.tail);
         self.chunks
             .drain(..)
             .filter_map(|c| match c {
-                Chunk::Bytes(mut b) => {
-                    b.clear();
-                    Some(b)
-                }
+                Chunk::Bytes(b) => Some(b),
                 Chunk::File { .. } => None,
+            })
+            .chain(Some(tail).filter(|t| t.capacity() > 0))
+            .map(|mut b| {
+                b.clear();
+                b
             })
             .collect()
     }
@@ -121,36 +137,42 @@ impl Outbox {
     /// Writes as much as the socket takes. `recycle` receives sent buffers.
     pub(crate) fn flush(&mut self, socket: &mut dyn Sink, recycle: &mut dyn FnMut(Vec<u8>)) -> io::Result<Flushed> {
         loop {
-            let sent = match self.chunks.front_mut() {
-                None => return Ok(Flushed::Drained),
+            let written = match self.chunks.front_mut() {
+                None if self.tail.is_empty() => {
+                    if self.tail.capacity() > 0 {
+                        // Idle: the stream holds no send buffer.
+                        recycle(std::mem::take(&mut self.tail));
+                    }
+                    return Ok(Flushed::Drained);
+                }
+                // Only small writes queued (the usual case): one plain
+                // write, which costs the kernel less than a `writev`.
+                None => socket.write(&self.tail[self.head..]),
                 Some(Chunk::Bytes(_)) => {
-                    let written = match (&self.chunks[0], self.chunks.get(1)) {
-                        // One buffer (the usual case: small writes coalesce)
-                        // goes out with a plain write, which costs the
-                        // kernel less than a one-element `writev`.
-                        (Chunk::Bytes(b), None | Some(Chunk::File { .. })) => socket.write(&b[self.head..]),
-                        _ => {
-                            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-                            let mut count = 0;
-                            for chunk in self.chunks.iter().take(MAX_IOVECS) {
-                                match chunk {
-                                    Chunk::Bytes(b) => {
-                                        let from = if count == 0 { self.head } else { 0 };
-                                        slices[count] = IoSlice::new(&b[from..]);
-                                        count += 1;
-                                    }
-                                    Chunk::File { .. } => break,
-                                }
+                    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                    let mut count = 0;
+                    let mut all_bytes = true;
+                    for chunk in self.chunks.iter().take(MAX_IOVECS) {
+                        match chunk {
+                            Chunk::Bytes(b) => {
+                                let from = if count == 0 { self.head } else { 0 };
+                                slices[count] = IoSlice::new(&b[from..]);
+                                count += 1;
                             }
-                            socket.write_vectored(&slices[..count])
+                            Chunk::File { .. } => {
+                                all_bytes = false;
+                                break;
+                            }
                         }
-                    };
-                    match written {
-                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e),
+                    }
+                    if all_bytes && count < MAX_IOVECS && !self.tail.is_empty() {
+                        slices[count] = IoSlice::new(&self.tail);
+                        count += 1;
+                    }
+                    if count == 1 {
+                        socket.write(&slices[0])
+                    } else {
+                        socket.write_vectored(&slices[..count])
                     }
                 }
                 Some(Chunk::File { file, offset, remaining, copy }) => {
@@ -191,22 +213,37 @@ impl Outbox {
                     }
                 }
             };
-            self.consume(sent, recycle);
+            match written {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.consume(n, recycle),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
         }
     }
 
+    /// Drops `n` sent bytes from the front (byte chunks, then the tail).
     fn consume(&mut self, mut n: usize, recycle: &mut dyn FnMut(Vec<u8>)) {
         self.queued -= n as u64;
         while n > 0 {
-            let Some(Chunk::Bytes(first)) = self.chunks.front() else { break };
-            let left = first.len() - self.head;
+            let front = match self.chunks.front() {
+                Some(Chunk::Bytes(b)) => b.len(),
+                Some(Chunk::File { .. }) => break,
+                None => self.tail.len(),
+            };
+            let left = front - self.head;
             if n < left {
                 self.head += n;
                 return;
             }
             n -= left;
             self.head = 0;
-            if let Some(Chunk::Bytes(mut done)) = self.chunks.pop_front() {
+            if self.chunks.is_empty() {
+                // The tail went out whole: keep its storage for the next
+                // writes of this batch; `flush` recycles it once idle.
+                self.tail.clear();
+            } else if let Some(Chunk::Bytes(mut done)) = self.chunks.pop_front() {
                 done.clear();
                 recycle(done);
             }
@@ -356,9 +393,39 @@ mod tests {
         let mut sink = Trickle::new(7_001);
         flush_all(&mut outbox, &mut sink);
         assert!(sink.got == [big, small, bigger].concat(), "bytes out of order");
-        // (The small write joined the big buffer's tail.)
-        assert_eq!(sink.calls[0], ("writev", 2));
+        assert_eq!(sink.calls[0], ("writev", 3));
         assert_eq!(sink.calls.last(), Some(&("write", 1)), "the last buffer alone goes out with write");
+    }
+
+    #[test]
+    fn a_partly_sent_tail_keeps_its_place_before_what_is_queued_after_it() {
+        let first = pattern(10_000, 6);
+        let big = pattern(2 * OWN_CHUNK, 7);
+        let mut outbox = Outbox::default();
+        outbox.push_vec(first.clone(), Vec::new);
+        let mut sink = Trickle::new(4096);
+        sink.room = 3000;
+        assert_eq!(outbox.flush(&mut sink, &mut |_| {}).unwrap(), Flushed::Blocked);
+        // Queued behind the partly sent small writes, then more small ones.
+        outbox.push_vec(big.clone(), Vec::new);
+        outbox.push_vec(b"last".to_vec(), Vec::new);
+        assert_eq!(outbox.queued(), (first.len() - 3000 + big.len() + 4) as u64);
+        sink.room = usize::MAX;
+        flush_all(&mut outbox, &mut sink);
+        assert!(sink.got == [&first[..], &big, b"last"].concat(), "bytes out of order");
+    }
+
+    #[test]
+    fn clearing_returns_every_buffer_empty() {
+        let mut outbox = Outbox::default();
+        outbox.push_vec(b"small".to_vec(), Vec::new);
+        outbox.push_vec(pattern(OWN_CHUNK, 8), Vec::new);
+        outbox.push_vec(b"after".to_vec(), Vec::new);
+        let buffers = outbox.clear();
+        assert_eq!(buffers.len(), 3);
+        assert!(buffers.iter().all(Vec::is_empty));
+        assert!(outbox.is_empty());
+        assert_eq!(outbox.queued(), 0);
     }
 
     #[test]
