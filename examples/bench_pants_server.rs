@@ -30,7 +30,7 @@ impl Handler for Echo {}
 
 impl Read<Raw> for Echo {
     fn on_read(&mut self, stream: &mut Stream<Self, Raw>, data: &[u8]) {
-        let _ = stream.write(data);
+        let _ = stream.write_now(data);
     }
 }
 

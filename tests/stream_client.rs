@@ -540,6 +540,7 @@ impl WrongState {
     fn try_all(&self, stream: &mut Stream<Self>, when: &str) {
         let results = [
             ("write", stream.write(b"x")),
+            ("write_now", stream.write_now(b"x")),
             ("write_vec", stream.write_vec(vec![1; 10])),
             ("write_packed", stream.write_packed(&Tiny { name: "x" })),
             ("write_file", stream.write_file(&self.file, 0, 0)),
@@ -582,10 +583,10 @@ fn writes_on_unconnected_or_closed_streams_are_refused() {
     let log = Log::new();
     let closed = common::closed_port();
     Stream::new(WrongState { log: log.clone(), file }).connect(&engine, Address::Port(closed.port())).unwrap();
-    common::wait(&engine, "on_close", || log.len() == 15);
+    common::wait(&engine, "on_close", || log.len() == 18);
     let mut expected = Vec::new();
     for (when, error) in [("not connected", "NotConnected"), ("closing", "Closed"), ("closed", "Closed")] {
-        for what in ["write", "write_vec", "write_packed", "write_file", "flush"] {
+        for what in ["write", "write_now", "write_vec", "write_packed", "write_file", "flush"] {
             expected.push(format!("{when} {what}: {error}"));
         }
     }
@@ -1001,4 +1002,62 @@ fn a_file_that_cannot_be_read_is_a_file_error() {
     assert_eq!(events[2], "close");
     // What came before the file may have gone out; nothing after it did.
     assert!(got.is_empty() || got == b"before|", "{got:?}");
+}
+
+/// On connect: `write` of `before` (queued), then `write_now` of `now`,
+/// then `write` of `after`; records what was queued after each.
+struct Now {
+    log: Log,
+    before: Vec<u8>,
+    now: Vec<u8>,
+    after: Vec<u8>,
+}
+
+impl Handler for Now {
+    fn on_connect(&mut self, stream: &mut Stream<Self>) {
+        if !self.before.is_empty() {
+            stream.write(&self.before).unwrap();
+        }
+        stream.write_now(&self.now).unwrap();
+        self.log.push(format!("queued after write_now {}", stream.queued()));
+        stream.write(&self.after).unwrap();
+        stream.close();
+    }
+    fn on_close(&mut self, _stream: &mut Stream<Self>) {
+        self.log.push("close");
+    }
+}
+
+impl Read<Raw> for Now {
+    fn on_read(&mut self, _stream: &mut Stream<Self, Raw>, _data: &[u8]) {}
+}
+
+#[test]
+fn write_now_sends_at_once_and_keeps_the_order() {
+    for (before, now) in [(0, 1000), (0, 8 << 20), (5000, 1000), (5000, 8 << 20)] {
+        let engine = Engine::new().unwrap();
+        let (ours, theirs) = common::tcp_pair();
+        let peer = common::peer(move || common::read_all(&theirs));
+        let log = Log::new();
+        let handler = Now {
+            log: log.clone(),
+            before: common::pattern(before, 1),
+            now: common::pattern(now, 2),
+            after: b"after".to_vec(),
+        };
+        let expected = [handler.before.clone(), handler.now.clone(), handler.after.clone()].concat();
+        Stream::new(handler).attach_tcp(&engine, ours).unwrap();
+        common::wait(&engine, "on_close", || log.contains("close"));
+        let (got, end) = common::join(&engine, peer);
+        end.unwrap();
+        assert!(got == expected, "bytes differ ({before}, {now})");
+        let events = log.events();
+        let queued: u64 = events[0].strip_prefix("queued after write_now ").unwrap().parse().unwrap();
+        // What the socket did not take at once is queued, nothing more; a
+        // small write with an empty queue goes out whole.
+        assert!(queued < (before + now) as u64, "{events:?}");
+        if now == 1000 {
+            assert_eq!(queued, 0, "{events:?}");
+        }
+    }
 }

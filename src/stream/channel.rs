@@ -255,6 +255,37 @@ fn tls_wants_write(core: &Core) -> bool {
     }
 }
 
+/// Writes `data` straight to a plain socket (nothing may be queued); returns
+/// how much it took. Errors are left for the flush of the queued rest to
+/// meet and report; TLS streams and a socket known to be full take nothing.
+pub(crate) fn write_direct(core: &mut Core, data: &[u8]) -> usize {
+    debug_assert!(core.out.is_empty());
+    #[cfg(feature = "tls")]
+    if core.tls.is_some() || core.tls_pending.is_some() {
+        return 0;
+    }
+    if !core.writable {
+        return 0;
+    }
+    let Some(socket) = core.socket.as_mut() else { return 0 };
+    loop {
+        match io::Write::write(socket, data) {
+            Ok(n) => {
+                if n > 0 {
+                    core.note_sent();
+                }
+                return n;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                core.writable = false;
+                return 0;
+            }
+            Err(_) => return 0,
+        }
+    }
+}
+
 /// Writes what is queued, as far as the socket takes it.
 pub(crate) fn flush(core: &mut Core) -> io::Result<Flushed> {
     let Some(socket) = core.socket.as_mut() else { return Ok(Flushed::Blocked) };

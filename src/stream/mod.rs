@@ -248,6 +248,7 @@ impl<H: Handler, D> Stream<H, D> {
     /// Queues bytes to send. They go out at the end of the current callback
     /// batch, together with everything else queued, in as few system calls
     /// as possible. An error if the stream is not connected, or closing.
+    /// [`write_now`](Stream::write_now) sends at once instead.
     pub fn write(&mut self, data: impl AsRef<[u8]>) -> Result<(), StreamError> {
         self.core.check_writable("write")?;
         #[allow(unused_mut)]
@@ -271,6 +272,40 @@ impl<H: Handler, D> Stream<H, D> {
         self.core.out.appended(data.len());
         self.core.owe_on_write = true;
         Ok(())
+    }
+
+    /// Writes `data` now, as far as the socket takes it, and queues the rest
+    /// (Pants' `write(data, flush=True)`); bytes queued before go first.
+    /// With nothing queued, the socket takes `data` straight from the
+    /// caller's buffer, without the copy [`write`](Stream::write) makes: an
+    /// echo or a proxy forwarding large chunks saves a copy per chunk. Use
+    /// `write` for small replies to pipelined requests, which it batches
+    /// into one system call. Errors as `write`, and
+    /// [`StreamError::Write`] if the socket fails.
+    ///
+    /// ```
+    /// # use pants::{Handler, Read, Stream, delimiter::Raw};
+    /// struct Echo;
+    /// impl Handler for Echo {}
+    /// impl Read<Raw> for Echo {
+    ///     fn on_read(&mut self, stream: &mut Stream<Self, Raw>, chunk: &[u8]) {
+    ///         // Each chunk as read, back at once.
+    ///         let _ = stream.write_now(chunk);
+    ///     }
+    /// }
+    /// ```
+    pub fn write_now(&mut self, data: impl AsRef<[u8]>) -> Result<(), StreamError> {
+        self.core.check_writable("write_now")?;
+        let mut data = data.as_ref();
+        if self.core.out.is_empty() {
+            data = &data[channel::write_direct(&mut self.core, data)..];
+        }
+        self.core.owe_on_write = true;
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.write(data)?;
+        self.flush()
     }
 
     /// Queues an owned buffer; a large one is sent without being copied.
