@@ -141,6 +141,9 @@
 //! [`write`](crate::Stream::write) queues bytes; everything a stream queues
 //! during one callback batch goes out together, in as few system calls as
 //! possible, so replies to pipelined requests are batched for free.
+//! [`write_now`](crate::Stream::write_now) sends at once instead (Pants'
+//! `flush=True`), without copying when nothing is queued: the call for an
+//! echo or a proxy forwarding large chunks.
 //! [`write_packed`](crate::Stream::write_packed) encodes a NetStruct (or a
 //! zerocopy / binrw value) straight into the queue;
 //! [`write_file`](crate::Stream::write_file) sends a file with `sendfile`.

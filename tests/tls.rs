@@ -84,7 +84,9 @@ impl Read<Until> for LineServer {
                 Err(StreamError::Tls(TlsError::AlreadyStarted))
             ));
         } else {
-            stream.write([line.to_ascii_uppercase().as_slice(), b"\r\n"].concat()).unwrap();
+            // write_now: straight to the socket in plain text (before
+            // STARTTLS), encrypted and flushed over TLS.
+            stream.write_now([line.to_ascii_uppercase().as_slice(), b"\r\n"].concat()).unwrap();
         }
     }
 }
