@@ -1,13 +1,12 @@
 //! `RegexMatch` (anchored, capture groups) with a fixed set of patterns, or a
 //! short pattern taken from the input.
 //!
-//! Input: plan, selector, [pattern], stream; the selector as in `regex_search`.
+//! Input and checks: see `pants_fuzz::run_regex_target`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use pants::delimiter::RegexMatch;
-use pants::DelimiterError;
-use pants_fuzz::{byte, take, Plan};
+use pants_fuzz::run_regex_target;
 
 const PATTERNS: &[(&str, &[u8])] = &[
     (r"(\d+)\r\n", b"0129\r\nx"),
@@ -20,32 +19,5 @@ const PATTERNS: &[(&str, &[u8])] = &[
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((plan, mut data)) = Plan::parse(data) else { return };
-    let Some(selector) = byte(&mut data) else { return };
-    let index = usize::from(selector & 0xf);
-    let (pattern, alphabet): (String, Vec<u8>) = match PATTERNS.get(index) {
-        Some(&(p, a)) => (p.to_owned(), a.to_vec()),
-        None => {
-            let Some(bytes) = take(&mut data, 1 + usize::from(selector >> 4 & 7) * 2) else { return };
-            let Ok(p) = core::str::from_utf8(bytes) else { return };
-            let mut alphabet = bytes.to_vec();
-            alphabet.push(b'x');
-            (p.to_owned(), alphabet)
-        }
-    };
-    let delimiter = match RegexMatch::new(&pattern) {
-        Ok(d) => d,
-        Err(DelimiterError::EmptyMatch(_) | DelimiterError::InvalidRegex(_)) => {
-            assert!(index >= PATTERNS.len(), "built-in pattern {pattern:?} refused");
-            return;
-        }
-        Err(e) => panic!("unexpected error {e:?}"),
-    };
-    assert!(!delimiter.regex().is_match(b""), "{pattern:?} matches the empty string but was accepted");
-    let stream: Vec<u8> = if selector & 0x80 != 0 {
-        data.iter().map(|&b| alphabet[usize::from(b) % alphabet.len()]).collect()
-    } else {
-        data.to_vec()
-    };
-    plan.run(&stream, || delimiter.clone(), || delimiter.clone());
+    run_regex_target(data, PATTERNS, RegexMatch::new, |d| d.regex().is_match(b""));
 });

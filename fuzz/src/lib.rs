@@ -349,3 +349,49 @@ pub mod types {
         pub d: i64,
     }
 }
+
+/// The shared body of the regex targets: input is plan, selector, [pattern],
+/// stream. Selector bits 0-3 pick one of `patterns` (each with an alphabet
+/// that makes matches common), or (values past the list) a pattern of
+/// 1..=16 input bytes; bit 7 maps the stream onto the pattern's alphabet.
+/// Patterns that are invalid or can match empty must be refused by `build`
+/// (never a built-in one); `matches_empty` checks an accepted one.
+pub fn run_regex_target<D>(
+    data: &[u8],
+    patterns: &[(&str, &[u8])],
+    build: impl Fn(&str) -> Result<D, pants::DelimiterError>,
+    matches_empty: impl Fn(&D) -> bool,
+) where
+    D: Delimiter + Clone,
+    for<'a> D::Output<'a>: Debug,
+{
+    use pants::DelimiterError;
+    let Some((plan, mut data)) = Plan::parse(data) else { return };
+    let Some(selector) = byte(&mut data) else { return };
+    let index = usize::from(selector & 0xf);
+    let (pattern, alphabet): (String, Vec<u8>) = match patterns.get(index) {
+        Some(&(p, a)) => (p.to_owned(), a.to_vec()),
+        None => {
+            let Some(bytes) = take(&mut data, 1 + usize::from(selector >> 4 & 7) * 2) else { return };
+            let Ok(p) = core::str::from_utf8(bytes) else { return };
+            let mut alphabet = bytes.to_vec();
+            alphabet.push(b'x');
+            (p.to_owned(), alphabet)
+        }
+    };
+    let delimiter = match build(&pattern) {
+        Ok(d) => d,
+        Err(DelimiterError::EmptyMatch(_) | DelimiterError::InvalidRegex(_)) => {
+            assert!(index >= patterns.len(), "built-in pattern {pattern:?} refused");
+            return;
+        }
+        Err(e) => panic!("unexpected error {e:?}"),
+    };
+    assert!(!matches_empty(&delimiter), "{pattern:?} matches the empty string but was accepted");
+    let stream: Vec<u8> = if selector & 0x80 != 0 {
+        data.iter().map(|&b| alphabet[usize::from(b) % alphabet.len()]).collect()
+    } else {
+        data.to_vec()
+    };
+    plan.run(&stream, || delimiter.clone(), || delimiter.clone());
+}
