@@ -161,6 +161,26 @@ impl Core {
         }
     }
 
+    /// Open, not closing, and without TLS: bytes can be queued as they are.
+    #[inline]
+    pub(crate) fn is_plain_and_open(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return false;
+        }
+        self.state == State::Open && self.close_flush.is_none()
+    }
+
+    /// Queues `data` behind everything queued (the caller checked that the
+    /// stream can write); `on_write` is owed once it has gone out.
+    #[inline]
+    pub(crate) fn queue(&mut self, data: &[u8]) {
+        let engine = &self.engine;
+        self.out.tail(|| engine.take_send_buffer()).extend_from_slice(data);
+        self.out.appended(data.len());
+        self.owe_on_write = true;
+    }
+
     pub(crate) fn is_open(&self) -> bool {
         self.state == State::Open
     }

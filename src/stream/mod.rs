@@ -249,10 +249,23 @@ impl<H: Handler, D> Stream<H, D> {
     /// batch, together with everything else queued, in as few system calls
     /// as possible. An error if the stream is not connected, or closing.
     /// [`write_now`](Stream::write_now) sends at once instead.
+    #[inline]
     pub fn write(&mut self, data: impl AsRef<[u8]>) -> Result<(), StreamError> {
+        let data = data.as_ref();
+        if self.core.is_plain_and_open() {
+            // The common case, kept small enough to inline into `on_read`.
+            self.core.queue(data);
+            return Ok(());
+        }
+        self.write_slow(data)
+    }
+
+    /// [`write`](Stream::write) on a TLS stream, or one that cannot write.
+    #[inline(never)]
+    fn write_slow(&mut self, data: &[u8]) -> Result<(), StreamError> {
         self.core.check_writable("write")?;
         #[allow(unused_mut)]
-        let mut data = data.as_ref();
+        let mut data = data;
         #[cfg(feature = "tls")]
         if self.core.out.is_empty() && !self.core.handshaking {
             if let Some(session) = self.core.tls.as_mut() {
@@ -267,10 +280,7 @@ impl<H: Handler, D> Stream<H, D> {
                 }
             }
         }
-        let engine = &self.core.engine;
-        self.core.out.tail(|| engine.take_send_buffer()).extend_from_slice(data);
-        self.core.out.appended(data.len());
-        self.core.owe_on_write = true;
+        self.core.queue(data);
         Ok(())
     }
 
