@@ -38,20 +38,50 @@ pub struct Until {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Search {
-    Byte(u8),
+    Byte(ByteFinder),
     /// 2 to 4 bytes (`\r\n`, `\r\n\r\n`): `memchr` for the last byte,
     /// then a comparison, beats a `memmem` search on short lines.
-    Short([u8; 4], usize),
+    Short([u8; 4], usize, ByteFinder),
     Bytes(Finder<'static>),
 }
 
-/// The start of the first `needle` in `buf` starting at `from` or later.
+/// `memchr` for one byte, with the SIMD searcher set up once: the free
+/// function picks and sets one up on every call, which is most of the cost
+/// of finding a terminator 64 bytes away.
+#[derive(Debug, Clone, Copy)]
+struct ByteFinder {
+    byte: u8,
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<memchr::arch::x86_64::avx2::memchr::One>,
+}
+
+impl ByteFinder {
+    fn new(byte: u8) -> Self {
+        ByteFinder {
+            byte,
+            #[cfg(target_arch = "x86_64")]
+            avx2: memchr::arch::x86_64::avx2::memchr::One::new(byte),
+        }
+    }
+
+    #[inline]
+    fn find(&self, haystack: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(one) = &self.avx2 {
+            return one.find(haystack);
+        }
+        memchr::memchr(self.byte, haystack)
+    }
+}
+
+/// The start of the first `needle` in `buf` starting at `from` or later;
+/// `last` finds its last byte.
 #[inline]
-fn find_short(buf: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    let (&last, head) = needle.split_last()?;
+fn find_short(buf: &[u8], from: usize, needle: &[u8], last: &ByteFinder) -> Option<usize> {
+    let head = &needle[..needle.len() - 1];
     let mut end = from + head.len();
     while end < buf.len() {
-        end += memchr::memchr(last, &buf[end..])?;
+        end += last.find(&buf[end..])?;
         let start = end - head.len();
         if &buf[start..end] == head {
             return Some(start);
@@ -74,11 +104,11 @@ impl Until {
         let terminator = terminator.as_ref();
         let search = match terminator {
             [] => return Err(DelimiterError::EmptyTerminator),
-            [byte] => Search::Byte(*byte),
+            [byte] => Search::Byte(ByteFinder::new(*byte)),
             bytes if bytes.len() <= 4 => {
                 let mut needle = [0; 4];
                 needle[..bytes.len()].copy_from_slice(bytes);
-                Search::Short(needle, bytes.len())
+                Search::Short(needle, bytes.len(), ByteFinder::new(bytes[bytes.len() - 1]))
             }
             bytes => Search::Bytes(Finder::new(bytes).into_owned()),
         };
@@ -92,7 +122,7 @@ impl Until {
     /// assert_eq!(Until::lf().terminator(), b"\n");
     /// ```
     pub fn lf() -> Self {
-        Until { search: Search::Byte(b'\n'), scanned: 0 }
+        Until { search: Search::Byte(ByteFinder::new(b'\n')), scanned: 0 }
     }
 
     /// Lines ended by `\r\n`, as in most text protocols (HTTP, SMTP, RESP).
@@ -102,14 +132,14 @@ impl Until {
     /// assert_eq!(Until::crlf().terminator(), b"\r\n");
     /// ```
     pub fn crlf() -> Self {
-        Until { search: Search::Short(*b"\r\n\0\0", 2), scanned: 0 }
+        Until { search: Search::Short(*b"\r\n\0\0", 2, ByteFinder::new(b'\n')), scanned: 0 }
     }
 
     /// The terminator this delimiter looks for.
     pub fn terminator(&self) -> &[u8] {
         match &self.search {
-            Search::Byte(byte) => core::slice::from_ref(byte),
-            Search::Short(needle, len) => &needle[..*len],
+            Search::Byte(finder) => core::slice::from_ref(&finder.byte),
+            Search::Short(needle, len, _) => &needle[..*len],
             Search::Bytes(finder) => finder.needle(),
         }
     }
@@ -121,9 +151,9 @@ impl Delimiter for Until {
     #[inline]
     fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<Decoded<&'a [u8]>, FrameError> {
         let (found, overlap) = match &self.search {
-            Search::Byte(byte) => (buf.get(self.scanned..).and_then(|rest| memchr::memchr(*byte, rest)), 1),
-            Search::Short(needle, len) => {
-                (find_short(buf, self.scanned, &needle[..*len]).map(|start| start - self.scanned), *len)
+            Search::Byte(finder) => (buf.get(self.scanned..).and_then(|rest| finder.find(rest)), 1),
+            Search::Short(needle, len, last) => {
+                (find_short(buf, self.scanned, &needle[..*len], last).map(|start| start - self.scanned), *len)
             }
             Search::Bytes(finder) => {
                 (buf.get(self.scanned..).and_then(|rest| finder.find(rest)), finder.needle().len())
