@@ -2,6 +2,8 @@
 //! it, idle connections that hold no buffers, and peers that reset in the
 //! middle of a frame without disturbing anyone else.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
 use std::io::{self, Write as _};
@@ -90,15 +92,7 @@ const CHUNK: usize = 1 << 20;
 
 /// One MiB of noise, the same for every chunk...
 fn noise() -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    (0..CHUNK)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    common::pattern(CHUNK, 0x2545_f491)
 }
 
 /// ...stamped with its number, so that a lost, repeated or reordered chunk
