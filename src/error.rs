@@ -221,6 +221,10 @@ pub enum StreamError {
     #[cfg(feature = "tls")]
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// The engine was dropped (its last owning handle): nothing can be
+    /// started on it any more.
+    #[error("the engine was dropped")]
+    EngineDropped,
     /// A handler callback panicked; the stream was closed.
     #[error("a handler callback panicked: {0}")]
     Panicked(String),

@@ -53,9 +53,10 @@ use mio::Interest;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
 use crate::delimiter::Delimiter;
+use crate::engine::panic_message;
 use crate::engine::{Channel, Engine, Readiness};
 use crate::error::StreamError;
-use crate::stream::{panic_message, Socket};
+use crate::stream::Socket;
 use crate::{Address, Handler, Read, StreamBuilder, StreamId};
 
 /// The default listen backlog.
@@ -223,7 +224,7 @@ impl<S: ServerHandler> ServerBuilder<S> {
         let id = engine.insert(|id| {
             Box::new(ServerChannel {
                 handler,
-                server: Server { engine: engine.clone(), id, connections: Rc::default(), local, closing: false },
+                server: Server { engine: engine.handle(), id, connections: Rc::default(), local, closing: false },
                 listener: Some(listener),
                 unix_path,
                 owe_on_listen: true,
@@ -232,7 +233,7 @@ impl<S: ServerHandler> ServerBuilder<S> {
                 #[cfg(feature = "tls")]
                 tls: self.tls,
             })
-        });
+        })?;
         engine
             .with_channel(id, |channel, engine| {
                 let channel = channel.as_any().downcast_mut::<ServerChannel<S>>().expect("just inserted");
@@ -341,6 +342,16 @@ struct ServerChannel<S> {
     poisoned: bool,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsOptions>,
+}
+
+impl<S> Drop for ServerChannel<S> {
+    fn drop(&mut self) {
+        // Dropped without closing (the engine was dropped): the UNIX
+        // socket's file goes with the listener.
+        if let Some(path) = self.unix_path.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 impl<S: ServerHandler> ServerChannel<S> {

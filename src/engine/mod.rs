@@ -42,6 +42,7 @@
 //! timer function that panics is logged and dropped. This needs the default
 //! `panic = "unwind"`.
 
+mod id;
 mod remote;
 mod slab;
 mod timers;
@@ -54,13 +55,13 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Registry, Token};
 
+pub use id::StreamId;
 pub use remote::Remote;
 pub(crate) use slab::{Channel, Slab};
 pub use timers::TimerId;
 use timers::{Task, Timers};
 
 use crate::error::StreamError;
-use crate::StreamId;
 
 /// An operation waiting for a busy channel.
 type ChannelOp = Box<dyn FnOnce(&mut dyn Channel, &Engine)>;
@@ -69,9 +70,64 @@ type ChannelOp = Box<dyn FnOnce(&mut dyn Channel, &Engine)>;
 const WAKER: Token = Token(usize::MAX);
 
 /// The single-threaded event loop; see the [module docs](self).
-#[derive(Clone)]
+///
+/// # Dropping
+///
+/// Dropping the last handle made from [`Engine::new`] (or a clone of one)
+/// tears the engine down: every socket is closed and every handler, timer
+/// and posted closure is dropped, at once. `on_close` is **not** called
+/// then: a handler that must see the end of its stream runs
+/// [`shutdown`](Engine::shutdown) first. The handles that streams and
+/// servers hand out ([`Stream::engine`](crate::Stream::engine),
+/// [`Server::engine`](crate::Server::engine), the `&Engine` given to timers
+/// and posted closures), and clones of them, do not keep the engine alive:
+/// a handler may keep one without making a cycle. After the teardown such a
+/// handle still works, on an engine with nothing in it, and starting a
+/// stream or server on it fails with [`StreamError::EngineDropped`].
+///
+/// ```
+/// use pants::{delimiter::Raw, Engine, Handler, Read, Server, Stream};
+///
+/// struct Echo;
+/// impl Handler for Echo {}
+/// impl Read<Raw> for Echo {
+///     fn on_read(&mut self, stream: &mut Stream<Self, Raw>, data: &[u8]) {
+///         let _ = stream.write(data);
+///     }
+/// }
+///
+/// let engine = Engine::new()?;
+/// Server::from_fn(|_| Some(Stream::new(Echo))).listen(&engine, "127.0.0.1:0")?;
+/// assert_eq!(engine.channel_count(), 1);
+/// drop(engine); // the listening socket is closed, the server's handler dropped
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Engine {
     inner: Rc<Inner>,
+    /// Made by `Engine::new` or cloned from such a handle: counted in
+    /// `Inner::owners`, and the last one to go tears the engine down.
+    owner: bool,
+}
+
+impl Clone for Engine {
+    fn clone(&self) -> Self {
+        if self.owner {
+            self.inner.owners.set(self.inner.owners.get() + 1);
+        }
+        Engine { inner: self.inner.clone(), owner: self.owner }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if self.owner {
+            let owners = self.inner.owners.get() - 1;
+            self.inner.owners.set(owners);
+            if owners == 0 {
+                self.tear_down();
+            }
+        }
+    }
 }
 
 struct Inner {
@@ -100,6 +156,10 @@ struct Inner {
     fired: Cell<Vec<(Token, Readiness)>>,
     batch: Cell<Vec<StreamId>>,
     batched: Cell<std::collections::HashSet<StreamId>>,
+    /// How many owning handles exist (see [`Engine`]'s drop rule).
+    owners: Cell<usize>,
+    /// The last owning handle is gone: nothing new may be registered.
+    torn_down: Cell<bool>,
 }
 
 /// How many spare buffers the pool keeps, and the largest it keeps.
@@ -129,8 +189,47 @@ impl Engine {
                 fired: Cell::default(),
                 batch: Cell::default(),
                 batched: Cell::default(),
+                owners: Cell::new(1),
+                torn_down: Cell::new(false),
             }),
+            owner: true,
         })
+    }
+
+    /// A handle for the engine's own use (kept by streams, servers and
+    /// timers) that does not keep the engine alive.
+    pub(crate) fn handle(&self) -> Engine {
+        Engine { inner: self.inner.clone(), owner: false }
+    }
+
+    /// Drops everything the engine holds: channels (closing their sockets,
+    /// dropping their handlers), timers, deferred and posted closures, and
+    /// the buffer pools. Handlers' `Drop` may add work (a timer, say); it is
+    /// dropped too, in a bounded number of rounds.
+    fn tear_down(&self) {
+        let inner = &self.inner;
+        inner.torn_down.set(true);
+        inner.stopped.set(true);
+        inner.remote.close();
+        for _ in 0..16 {
+            let channels = inner.channels.borrow_mut().drain();
+            let timers = inner.timers.borrow_mut().drain();
+            let deferred = std::mem::take(&mut *inner.deferred.borrow_mut());
+            let jobs = inner.remote.take_jobs();
+            inner.ready.borrow_mut().clear();
+            if channels.is_empty() && timers.is_empty() && deferred.is_empty() && jobs.is_empty() {
+                break;
+            }
+            // Outside every borrow: dropping runs user code.
+            self.guard("dropping a handler", move || drop((channels, timers, deferred, jobs)));
+        }
+        inner.recv_pool.borrow_mut().clear();
+        inner.send_pool.borrow_mut().clear();
+    }
+
+    /// Whether the engine has been torn down (its last owning handle dropped).
+    pub(crate) fn is_torn_down(&self) -> bool {
+        self.inner.torn_down.get()
     }
 
     /// Runs the loop until [`stop`](Engine::stop) is called (from a handler,
@@ -219,7 +318,9 @@ impl Engine {
         if inner.running.replace(true) {
             return Err(io::Error::other("Engine::poll called from inside the engine"));
         }
-        let result = self.iterate(timeout);
+        // Callbacks get a handle that does not keep the engine alive (see
+        // `Engine`'s drop rule), whichever handle runs the loop.
+        let result = self.handle().iterate(timeout);
         inner.running.set(false);
         result
     }
@@ -326,7 +427,7 @@ impl Engine {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
             Ok(()) => true,
             Err(panic) => {
-                log::error!("{what} panicked: {}", crate::stream::panic_message(&*panic));
+                log::error!("{what} panicked: {}", panic_message(&*panic));
                 false
             }
         }
@@ -342,8 +443,13 @@ impl Engine {
         self.inner.ready.borrow_mut().push_back(id);
     }
 
-    pub(crate) fn insert(&self, make: impl FnOnce(StreamId) -> Box<dyn Channel>) -> StreamId {
-        self.inner.channels.borrow_mut().insert(make)
+    /// Registers a new channel, made by `make` with its id. An error once
+    /// the engine has been torn down (`make` is dropped, not called).
+    pub(crate) fn insert(&self, make: impl FnOnce(StreamId) -> Box<dyn Channel>) -> Result<StreamId, StreamError> {
+        if self.is_torn_down() {
+            return Err(StreamError::EngineDropped);
+        }
+        Ok(self.inner.channels.borrow_mut().insert(make))
     }
 
     /// Lends the channel `id` to `f`. While lent, the channel's slot is busy:
@@ -375,7 +481,7 @@ impl Engine {
                 op(&mut *channel, self);
             }
         }
-        if channel.is_done() {
+        if channel.is_done() || self.is_torn_down() {
             self.inner.channels.borrow_mut().remove(id);
             // Dropping may run user code (a handler's Drop): outside borrows.
             drop(channel);
@@ -445,33 +551,6 @@ impl Engine {
         }
     }
 
-    /// Runs `f` with the handler and stream `id`, then flushes and closes as
-    /// the stream's own callbacks would. This is how code outside a stream's
-    /// callbacks (a timer, another stream's handler) reaches it with its
-    /// types. Errors: no such open stream, a stream with another handler
-    /// type, or the stream's own callback is running (use the `&mut Stream`
-    /// it was given).
-    ///
-    /// ```
-    /// # use pants::{Engine, Handler, Stream, StreamId};
-    /// struct Counter { seen: usize }
-    /// impl Handler for Counter {}
-    ///
-    /// fn seen(engine: &Engine, id: StreamId) -> Result<usize, pants::StreamError> {
-    ///     engine.with_stream::<Counter, _>(id, |counter, _stream| counter.seen)
-    /// }
-    /// ```
-    pub fn with_stream<H: crate::Handler, R>(
-        &self,
-        id: StreamId,
-        f: impl FnOnce(&mut H, &mut crate::Stream<H>) -> R,
-    ) -> Result<R, StreamError> {
-        self.with_channel(id, |channel, _| match channel.as_any().downcast_mut::<crate::stream::StreamChannel<H>>() {
-            Some(stream) => stream.invoke(f).ok_or(StreamError::Closed("with_stream")),
-            None => Err(StreamError::WrongHandler(id)),
-        })?
-    }
-
     /// Queues bytes on stream `id`, whatever its handler type: how one
     /// stream's handler writes to another (a chat server broadcasting). They
     /// are sent at the end of this loop iteration. If `id` is the stream whose
@@ -539,4 +618,15 @@ pub(crate) struct Readiness {
     /// until they show it, as no further event will come.
     pub(crate) read_closed: bool,
     pub(crate) writable: bool,
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a non-string panic payload)".to_string()
+    }
 }

@@ -36,6 +36,8 @@ struct Shared {
     jobs: Mutex<Vec<Job>>,
     pending: AtomicBool,
     stop: AtomicBool,
+    /// The engine is gone: posted closures are dropped at once.
+    closed: AtomicBool,
     waker: mio::Waker,
 }
 
@@ -46,14 +48,22 @@ impl Remote {
                 jobs: Mutex::new(Vec::new()),
                 pending: AtomicBool::new(false),
                 stop: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
                 waker,
             }),
         }
     }
 
-    /// Runs `f` on the engine's thread, in the loop's next iteration.
+    /// Runs `f` on the engine's thread, in the loop's next iteration. Once
+    /// the engine has been dropped, `f` is dropped instead.
     pub fn post(&self, f: impl FnOnce(&Engine) + Send + 'static) {
-        self.shared.jobs.lock().unwrap_or_else(PoisonError::into_inner).push(Box::new(f));
+        {
+            let mut jobs = self.shared.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+            if self.shared.closed.load(Ordering::Acquire) {
+                return;
+            }
+            jobs.push(Box::new(f));
+        }
         self.shared.pending.store(true, Ordering::Release);
         self.wake();
     }
@@ -68,6 +78,12 @@ impl Remote {
         if let Err(e) = self.shared.waker.wake() {
             log::error!("could not wake the engine: {e}");
         }
+    }
+
+    /// The engine is gone: refuse new closures from now on.
+    pub(crate) fn close(&self) {
+        let _jobs = self.shared.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        self.shared.closed.store(true, Ordering::Release);
     }
 
     pub(crate) fn has_jobs(&self) -> bool {

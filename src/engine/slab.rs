@@ -2,9 +2,9 @@
 
 use std::any::Any;
 
+use super::StreamId;
 use super::{Engine, Readiness};
 use crate::error::StreamError;
-use crate::StreamId;
 
 /// A stream or server as the engine sees it.
 pub(crate) trait Channel: Any {
@@ -107,6 +107,22 @@ impl Slab {
             self.free.push(id.index());
             self.len -= 1;
         }
+    }
+
+    /// Takes every channel that is not lent out, freeing its slot.
+    pub(crate) fn drain(&mut self) -> Vec<Box<dyn Channel>> {
+        let mut taken = Vec::new();
+        for (index, entry) in self.entries.iter_mut().enumerate() {
+            if matches!(entry.slot, Slot::Open(_)) {
+                if let Slot::Open(channel) = std::mem::replace(&mut entry.slot, Slot::Free) {
+                    taken.push(channel);
+                }
+                entry.generation = entry.generation.wrapping_add(1);
+                self.free.push(index as u32);
+                self.len -= 1;
+            }
+        }
+        taken
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -70,6 +70,12 @@ impl Timers {
         self.index.remove(&id.0);
     }
 
+    /// Takes every pending timer (for the caller to drop outside borrows).
+    pub(crate) fn drain(&mut self) -> Vec<Task> {
+        self.index.clear();
+        std::mem::take(&mut self.queue).into_values().collect()
+    }
+
     pub(crate) fn limit(&self) -> u64 {
         self.next
     }

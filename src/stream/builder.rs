@@ -3,7 +3,8 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use super::channel::{self, StreamChannel};
+use super::channel::StreamChannel;
+use super::connect;
 use super::core::Core;
 use super::reader::TypedReader;
 use super::socket::Socket;
@@ -135,7 +136,7 @@ impl<H: Handler, D: Delimiter + 'static> StreamBuilder<H, D> {
     where
         H: Read<D>,
     {
-        let mut core = Core::new(engine.clone(), id, self.buffer_size);
+        let mut core = Core::new(engine.handle(), id, self.buffer_size);
         if let Some(limit) = self.write_limit {
             core.write_limit = limit;
         }
@@ -162,8 +163,8 @@ impl<H: Handler, D: Delimiter + 'static> StreamBuilder<H, D> {
         H: Read<D>,
     {
         let address = address.into();
-        let id = engine.insert(|id| Box::new(self.into_channel(engine, id)));
-        engine.with_stream::<H, _>(id, |_, stream| channel::connect::<H>(&mut stream.core, address))??;
+        let id = engine.insert(|id| Box::new(self.into_channel(engine, id)))?;
+        engine.with_stream::<H, _>(id, |_, stream| connect::connect::<H>(&mut stream.core, address))??;
         Ok(id)
     }
 
@@ -195,8 +196,8 @@ impl<H: Handler, D: Delimiter + 'static> StreamBuilder<H, D> {
     where
         H: Read<D>,
     {
-        let id = engine.insert(|id| Box::new(self.into_channel(engine, id)));
-        engine.with_stream::<H, _>(id, move |_, stream| channel::attach(&mut stream.core, socket, server))??;
+        let id = engine.insert(|id| Box::new(self.into_channel(engine, id)))?;
+        engine.with_stream::<H, _>(id, move |_, stream| connect::attach(&mut stream.core, socket, server))??;
         Ok(id)
     }
 }

@@ -58,20 +58,26 @@
 
 mod builder;
 mod channel;
+mod close;
+mod connect;
 mod core;
 mod outbox;
+mod read;
 mod reader;
 mod socket;
+mod timeouts;
 #[cfg(feature = "tls")]
 mod tls_io;
+mod tls_state;
+mod write;
 
 use std::fmt;
 use std::fs::File;
 use std::marker::PhantomData;
 use std::time::Duration;
 
+pub use crate::engine::StreamId;
 pub use builder::StreamBuilder;
-pub(crate) use channel::StreamChannel;
 pub(crate) use socket::Socket;
 
 use self::core::Core;
@@ -80,42 +86,6 @@ use crate::engine::{Engine, TimerId};
 use crate::error::{FrameError, StreamError};
 use crate::pack::Pack;
 use crate::Address;
-
-/// Identifies a stream (or server) of an [`Engine`]. Ids of closed streams
-/// are never confused with newer ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StreamId {
-    index: u32,
-    generation: u32,
-}
-
-impl StreamId {
-    pub(crate) fn new(index: u32, generation: u32) -> Self {
-        StreamId { index, generation }
-    }
-
-    pub(crate) fn index(self) -> u32 {
-        self.index
-    }
-
-    pub(crate) fn generation(self) -> u32 {
-        self.generation
-    }
-
-    pub(crate) fn token(self) -> mio::Token {
-        mio::Token(((self.generation as usize) << 32) | self.index as usize)
-    }
-
-    pub(crate) fn from_token(token: mio::Token) -> Self {
-        StreamId { index: token.0 as u32, generation: (token.0 >> 32) as u32 }
-    }
-}
-
-impl fmt::Display for StreamId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}.{}", self.index, self.generation)
-    }
-}
 
 /// The lifecycle callbacks of a stream. Every method has a default: the
 /// error callbacks log and close, the others do nothing.
@@ -308,7 +278,7 @@ impl<H: Handler, D> Stream<H, D> {
         self.core.check_writable("write_now")?;
         let mut data = data.as_ref();
         if self.core.out.is_empty() {
-            data = &data[channel::write_direct(&mut self.core, data)..];
+            data = &data[write::write_direct(&mut self.core, data)..];
         }
         self.core.owe_on_write = true;
         if data.is_empty() {
@@ -362,7 +332,7 @@ impl<H: Handler, D> Stream<H, D> {
     /// at the end of the callback batch.
     pub fn flush(&mut self) -> Result<(), StreamError> {
         self.core.check_writable("flush")?;
-        channel::flush(&mut self.core).map(drop).map_err(StreamError::Write)
+        write::flush(&mut self.core).map(drop).map_err(StreamError::Write)
     }
 
     /// Closes the stream once everything queued has been sent; then
@@ -430,14 +400,14 @@ impl<H: Handler, D> Stream<H, D> {
     /// off. Set while no timeout was, it counts from now.
     pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
         self.core.set_timeouts(timeout, self.core.read_timeout);
-        channel::arm_timeouts::<H>(&mut self.core);
+        timeouts::arm_timeouts::<H>(&mut self.core);
     }
 
     /// Like [`set_idle_timeout`](Stream::set_idle_timeout), counting only
     /// bytes received: a silent peer times out even while we write to it.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
         self.core.set_timeouts(self.core.idle_timeout, timeout);
-        channel::arm_timeouts::<H>(&mut self.core);
+        timeouts::arm_timeouts::<H>(&mut self.core);
     }
 
     /// The peer's address: an override set with
@@ -518,7 +488,7 @@ impl<H: Handler, D> Stream<H, D> {
         match self.core.state {
             // After close(), even while still connected: closed, not active.
             _ if self.core.close_flush.is_some() => Err(StreamError::Closed("connect")),
-            core::State::Idle => channel::connect::<H>(&mut self.core, address.into()),
+            core::State::Idle => connect::connect::<H>(&mut self.core, address.into()),
             core::State::Closing | core::State::Closed => Err(StreamError::Closed("connect")),
             _ => Err(StreamError::AlreadyActive),
         }
@@ -532,16 +502,5 @@ impl<H, D> fmt::Debug for Stream<H, D> {
             .field("state", &self.core.state)
             .field("queued", &self.core.out.queued())
             .finish()
-    }
-}
-
-/// The message of a caught panic.
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(a non-string panic payload)".to_string()
     }
 }

@@ -5,8 +5,9 @@
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::{panic_message, Read, Stream, Switch};
+use super::{Read, Stream, Switch};
 use crate::delimiter::Delimiter;
+use crate::engine::panic_message;
 use crate::error::FrameError;
 use crate::framer::{Framer, RawBuffer};
 

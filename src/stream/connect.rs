@@ -1,0 +1,186 @@
+//! Connecting: resolving a host name, trying each address in turn, and
+//! attaching an accepted or existing socket.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::io;
+use std::net::ToSocketAddrs;
+use std::rc::Rc;
+use std::time::Instant;
+
+use mio::Interest;
+
+use super::core::{Core, State};
+use super::socket::Socket;
+#[cfg(feature = "tls")]
+use super::tls_state::begin_tls;
+use super::Handler;
+use crate::error::StreamError;
+use crate::{Address, StreamId};
+
+pub(super) fn register(core: &mut Core) -> io::Result<()> {
+    let token = core.id.token();
+    let registry = core.engine.registry();
+    match core.socket.as_mut() {
+        Some(socket) => registry.register(socket, token, Interest::READABLE | Interest::WRITABLE),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn drop_socket(core: &mut Core) {
+    if let Some(mut socket) = core.socket.take() {
+        let _ = core.engine.registry().deregister(&mut socket);
+    }
+    core.readable = false;
+    core.writable = false;
+}
+
+/// Starts a connection attempt (resolving first, for host names).
+pub(super) fn connect<H: Handler>(core: &mut Core, address: Address) -> Result<(), StreamError> {
+    core.target = address.to_string();
+    #[cfg(feature = "tls")]
+    if core.tls_host.is_none() {
+        core.tls_host = match &address {
+            Address::Host(host, _) => Some(host.clone()),
+            Address::Ip(addr) => Some(addr.ip().to_string()),
+            Address::Port(_) => Some("127.0.0.1".to_string()),
+            Address::Unix(_) => None,
+        };
+    }
+    core.targets.clear();
+    match address {
+        Address::Unix(path) => {
+            core.state = State::Connecting;
+            match mio::net::UnixStream::connect(&path) {
+                Ok(socket) => {
+                    core.socket = Some(Socket::Unix(socket));
+                    register(core).map_err(StreamError::Read)?;
+                }
+                Err(source) => fail_connect(core, source),
+            }
+        }
+        Address::Host(host, port) => {
+            core.state = State::Resolving;
+            let remote = core.engine.remote();
+            let id = core.id;
+            std::thread::Builder::new()
+                .name("pants-resolve".into())
+                .spawn(move || {
+                    let result = (host.as_str(), port).to_socket_addrs().map(|a| a.collect::<Vec<_>>());
+                    remote.post(move |engine| {
+                        let _ =
+                            engine.with_stream::<H, _>(id, move |_, stream| resolved(&mut stream.core, host, result));
+                    });
+                })
+                .map_err(|source| StreamError::Resolve { host: core.target.clone(), source })?;
+        }
+        other => {
+            core.targets.extend(other.connect_target());
+            try_next_target(core);
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn resolved(core: &mut Core, host: String, result: io::Result<Vec<std::net::SocketAddr>>) {
+    if core.state != State::Resolving || core.close_flush.is_some() {
+        return;
+    }
+    match result {
+        Ok(addresses) if !addresses.is_empty() => {
+            core.targets = addresses.into();
+            try_next_target(core);
+        }
+        Ok(_) => {
+            core.state = State::Idle;
+            core.connect_error = Some(StreamError::Resolve {
+                host,
+                source: io::Error::new(io::ErrorKind::NotFound, "no addresses found"),
+            });
+            core.engine.mark_ready(core.id);
+        }
+        Err(source) => {
+            core.state = State::Idle;
+            core.connect_error = Some(StreamError::Resolve { host, source });
+            core.engine.mark_ready(core.id);
+        }
+    }
+}
+
+/// Tries the next resolved address; reports the last error when none is left.
+pub(super) fn try_next_target(core: &mut Core) {
+    core.state = State::Connecting;
+    let mut last = None;
+    while let Some(addr) = core.targets.pop_front() {
+        match mio::net::TcpStream::connect(addr) {
+            Ok(socket) => {
+                core.socket = Some(Socket::Tcp(socket));
+                core.target = addr.to_string();
+                match register(core) {
+                    Ok(()) => return,
+                    Err(e) => {
+                        drop_socket(core);
+                        last = Some(e);
+                    }
+                }
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    fail_connect(core, last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address to connect to")));
+}
+
+pub(super) fn fail_connect(core: &mut Core, source: io::Error) {
+    drop_socket(core);
+    core.state = State::Idle;
+    core.connect_error = Some(StreamError::Connect { address: core.target.clone(), source });
+    core.engine.mark_ready(core.id);
+}
+
+/// Checks a connection in progress after readiness.
+pub(super) fn check_connect(core: &mut Core) {
+    let Some(socket) = core.socket.as_ref() else { return };
+    match socket.connect_result() {
+        Ok(true) => {
+            socket.set_nodelay();
+            core.state = State::Open;
+            core.owe_on_connect = true;
+            #[cfg(feature = "tls")]
+            if let Err(e) = begin_tls(core) {
+                core.connect_error = Some(StreamError::Tls(e));
+            }
+            core.last_read = Instant::now();
+            core.last_activity = core.last_read;
+        }
+        Ok(false) => {}
+        Err(e) if !core.targets.is_empty() => {
+            log::debug!("stream {}: {} failed ({e}); trying the next address", core.id, core.target);
+            drop_socket(core);
+            try_next_target(core);
+        }
+        Err(e) => fail_connect(core, e),
+    }
+}
+
+/// Runs an accepted or existing connected socket.
+pub(super) fn attach(
+    core: &mut Core,
+    socket: Socket,
+    server: Option<Rc<RefCell<BTreeSet<StreamId>>>>,
+) -> Result<(), StreamError> {
+    socket.set_nodelay();
+    core.socket = Some(socket);
+    register(core).map_err(StreamError::Read)?;
+    if let Some(server) = &server {
+        server.borrow_mut().insert(core.id);
+    }
+    core.server = server;
+    core.state = State::Open;
+    core.owe_on_connect = true;
+    core.readable = true;
+    core.writable = true;
+    #[cfg(feature = "tls")]
+    begin_tls(core)?;
+    core.engine.mark_ready(core.id);
+    Ok(())
+}

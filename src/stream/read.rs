@@ -1,0 +1,146 @@
+//! The read side: reading within the fairness budget, cutting and
+//! delivering frames, and the peer's end of stream.
+
+use std::io;
+
+use super::channel::StreamChannel;
+use super::core::State;
+use super::reader::Dispatch;
+use super::Handler;
+use crate::error::{FrameError, StreamError};
+
+/// How many bytes one stream may read per loop iteration before the others
+/// get their turn (fairness); the rest is read in the next iteration.
+const READ_BUDGET: usize = 256 * 1024;
+
+impl<H: Handler> StreamChannel<H> {
+    /// Delivers buffered frames, then reads (within the fairness budget)
+    /// and delivers, until the socket has nothing more.
+    pub(super) fn read(&mut self) {
+        let mut budget = READ_BUDGET;
+        loop {
+            let core = self.core();
+            if !matches!(core.state, State::Open | State::Closing)
+                || core.close_flush.is_some()
+                || !core.can_read_plaintext()
+            {
+                return;
+            }
+            if core.paused {
+                // Buffered frames wait until the queue drains to half the
+                // write limit; `backpressure` then marks the stream ready.
+                return;
+            }
+            self.dispatch();
+            let core = self.core();
+            if core.close_flush.is_some() || core.state != State::Open || !core.can_read_plaintext() {
+                return;
+            }
+            if core.out.queued() > core.write_limit as u64 {
+                // The handler queued more than the write limit: deliver and
+                // read no more (not even the end of stream) for now. `settle`
+                // flushes, then pauses; if everything went out, the next
+                // iteration goes on.
+                core.engine.mark_ready(core.id);
+                return;
+            }
+            if core.eof {
+                self.end_of_stream();
+                return;
+            }
+            if core.paused || !core.readable {
+                return;
+            }
+            if budget == 0 {
+                core.engine.mark_ready(core.id);
+                return;
+            }
+            let engine = core.engine.clone();
+            self.reader().lend_storage(&|| engine.take_recv_buffer());
+            let room = self.reader().room();
+            if room == 0 {
+                // Full of bytes that make no frame: the framer reported it
+                // (overflow) and the handler chose to keep the stream.
+                return;
+            }
+            let stream = self.stream.as_mut().expect("stream present");
+            let core = &mut *stream.core;
+            let Some(socket) = core.socket.as_mut() else { return };
+            let reader = self.reader.as_mut().expect("reader present");
+            let want = room.min(budget);
+            #[cfg(feature = "tls")]
+            let result = match core.tls.as_mut() {
+                Some(session) => reader.read_from(&mut super::tls_io::TlsIo { session, socket }, want),
+                None => reader.read_from(socket, want),
+            };
+            #[cfg(not(feature = "tls"))]
+            let result = reader.read_from(socket, want);
+            match result {
+                Ok(0) => {
+                    stream.core.eof = true;
+                    stream.core.readable = false;
+                }
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    stream.core.note_received();
+                    if n < want && stream.core.drained_by_short_read() {
+                        // The kernel had less than we asked for: the socket
+                        // is empty now, and new bytes will raise a new edge.
+                        // Skipping the read that would only say `WouldBlock`
+                        // saves a system call per wake-up.
+                        stream.core.readable = false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.core.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    stream.core.readable = false;
+                    self.report_io_error(e, StreamError::Read);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Cuts and delivers every whole frame buffered, switching readers as
+    /// the handler asks.
+    pub(super) fn dispatch(&mut self) {
+        self.core().redispatch = false;
+        loop {
+            let reader = self.reader.as_mut().expect("reader present");
+            match reader.dispatch(&mut self.stream, &mut self.handler) {
+                Dispatch::Idle | Dispatch::Stopped => return,
+                Dispatch::Switch(switch) => {
+                    let old = self.reader.take().expect("reader present");
+                    self.reader = Some(switch(old.into_raw()));
+                }
+                Dispatch::Panicked(message) => {
+                    self.poison(message);
+                    return;
+                }
+                Dispatch::Error(error @ FrameError::Overflow { .. }) => {
+                    self.call(|h, s| h.on_overflow_error(s, error));
+                    return;
+                }
+                Dispatch::Error(error) => {
+                    self.call(|h, s| h.on_error(s, StreamError::Frame(error)));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The peer closed its side: report a partial frame, then close after
+    /// flushing the replies.
+    pub(super) fn end_of_stream(&mut self) {
+        let left = self.reader().buffered();
+        if left > 0 {
+            self.reader().clear();
+            self.call(|h, s| h.on_error(s, StreamError::Frame(FrameError::Truncated { buffered: left })));
+        }
+        let core = self.core();
+        if core.close_flush.is_none() {
+            core.close_flush = Some(true);
+        }
+    }
+}
