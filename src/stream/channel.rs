@@ -20,6 +20,10 @@ use crate::engine::{panic_message, Channel, Engine, Readiness};
 use crate::error::StreamError;
 use crate::{Address, StreamId};
 
+/// How many `on_write`/`on_produce` calls one settling makes before the
+/// stream yields to the others (it is marked ready to go on).
+const SETTLE_ROUNDS: usize = 64;
+
 /// A stream's handler, typed reader and state, as the engine's table holds
 /// them.
 pub(crate) struct StreamChannel<H: Handler> {
@@ -130,7 +134,12 @@ impl<H: Handler> StreamChannel<H> {
     /// After any callback: apply a delimiter switch made outside `on_read`,
     /// flush, call `on_write`, pause or resume reading, and close.
     pub(super) fn settle(&mut self) {
-        for _ in 0..64 {
+        // Each round may call `on_write` or `on_produce` once. A stream that
+        // still has work after its rounds goes to the back of the ready
+        // queue: the others get their turn, and its producer is called
+        // again in the next iteration (it is never left stalled).
+        let mut more = true;
+        for _ in 0..SETTLE_ROUNDS {
             // What `Engine::write_to` queued for this stream while its own
             // callback ran: queued now, before flushing, on_write and close.
             let engine = self.core().engine.clone();
@@ -177,7 +186,25 @@ impl<H: Handler> StreamChannel<H> {
                 self.call(|h, s| h.on_write(s));
                 continue;
             }
+            if core.wants_production() {
+                // Below half the write limit: ask the producer for more.
+                // Every write sets `owe_on_write`, which tells whether the
+                // call wrote anything; one that wrote nothing ends producing.
+                let owed = std::mem::replace(&mut core.owe_on_write, false);
+                self.call(|h, s| h.on_produce(s));
+                let core = self.core();
+                if !core.owe_on_write {
+                    core.producing = false;
+                }
+                core.owe_on_write |= owed;
+                continue;
+            }
+            more = false;
             break;
+        }
+        if more {
+            let core = self.core();
+            core.engine.mark_ready(core.id);
         }
         #[cfg(feature = "tls")]
         self.start_pending_tls();

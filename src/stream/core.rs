@@ -60,6 +60,9 @@ pub(crate) struct Core {
     pub(crate) paused: bool,
     /// `on_write` is owed once the queue drains.
     pub(crate) owe_on_write: bool,
+    /// The handler produces: `on_produce` is called while the queue is
+    /// at most half the write limit.
+    pub(crate) producing: bool,
     /// `on_connect` is owed (accepted or attached streams, and connects).
     pub(crate) owe_on_connect: bool,
     /// A connect error to report from the loop.
@@ -120,6 +123,7 @@ impl Core {
             write_limit: DEFAULT_WRITE_LIMIT,
             paused: false,
             owe_on_write: false,
+            producing: false,
             owe_on_connect: false,
             connect_error: None,
             targets: VecDeque::new(),
@@ -179,6 +183,15 @@ impl Core {
         self.out.tail(|| engine.take_send_buffer()).extend_from_slice(data);
         self.out.appended(data.len());
         self.owe_on_write = true;
+    }
+
+    /// Whether the producer should be asked for more now: producing, open,
+    /// not closing, and the queue at most half the write limit.
+    pub(crate) fn wants_production(&self) -> bool {
+        self.producing
+            && self.state == State::Open
+            && self.close_flush.is_none()
+            && self.out.queued() <= (self.write_limit / 2) as u64
     }
 
     pub(crate) fn is_open(&self) -> bool {

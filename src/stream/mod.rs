@@ -113,6 +113,42 @@ pub trait Handler: Sized + 'static {
         let _ = stream;
     }
 
+    /// The stream can take more: called, after
+    /// [`Stream::start_producing`], each time the send queue is at most half
+    /// the write limit, for as long as the stream produces (Twisted's
+    /// `resumeProducing`). Queue a chunk on each call; a bulk sender written
+    /// this way never buffers more than about the write limit, however much
+    /// it sends. A call that writes nothing ends producing, as
+    /// [`stop_producing`](Stream::stop_producing) does (so the default, for
+    /// a handler that never produces, does nothing). Calls are spread over
+    /// loop iterations so that other streams get their turn.
+    ///
+    /// ```
+    /// use pants::{Handler, Stream};
+    ///
+    /// /// Sends `left` bytes of zeros in 16 KiB chunks, then closes.
+    /// struct Zeros { left: usize }
+    ///
+    /// impl Handler for Zeros {
+    ///     fn on_connect(&mut self, stream: &mut Stream<Self>) {
+    ///         stream.start_producing();
+    ///     }
+    ///
+    ///     fn on_produce(&mut self, stream: &mut Stream<Self>) {
+    ///         let n = self.left.min(16 * 1024);
+    ///         self.left -= n;
+    ///         let _ = stream.write(&[0u8; 16 * 1024][..n]);
+    ///         if self.left == 0 {
+    ///             stream.stop_producing();
+    ///             stream.close(); // after everything queued has gone out
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    fn on_produce(&mut self, stream: &mut Stream<Self>) {
+        let _ = stream;
+    }
+
     /// The stream has closed: called exactly once, last. Its addresses are
     /// still readable here.
     fn on_close(&mut self, stream: &mut Stream<Self>) {
@@ -382,6 +418,24 @@ impl<H: Handler, D> Stream<H, D> {
     pub fn set_buffer_size(&mut self, buffer_size: usize) {
         self.core.buffer_size = buffer_size;
         self.core.redispatch = true;
+    }
+
+    /// Asks for [`Handler::on_produce`] each time the stream can take more
+    /// (the send queue at most half the write limit), until
+    /// [`stop_producing`](Stream::stop_producing) or the stream closes. The
+    /// first call comes once the current callback returns.
+    pub fn start_producing(&mut self) {
+        self.core.producing = true;
+    }
+
+    /// Stops the calls to [`Handler::on_produce`].
+    pub fn stop_producing(&mut self) {
+        self.core.producing = false;
+    }
+
+    /// Whether [`Handler::on_produce`] is being called.
+    pub fn is_producing(&self) -> bool {
+        self.core.producing
     }
 
     /// Bytes queued and not yet sent.
