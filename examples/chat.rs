@@ -153,6 +153,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = engine.write_to(id, "* the server is shutting down\n");
     }
     members.borrow_mut().members.clear();
-    common::shut_down(&engine, server)?;
+    common::shut_down(&engine)?;
     Ok(())
 }

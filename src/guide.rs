@@ -151,15 +151,63 @@
 //! cannot make a stream buffer without bound: above the write limit, reading
 //! from it pauses ([`Handler::on_backpressure`](crate::Handler::on_backpressure)).
 //!
+//! A bulk sender (a file server, a replication feed) is a *producer*: it
+//! calls [`start_producing`](crate::Stream::start_producing), and
+//! [`on_produce`](crate::Handler::on_produce) is called each time the queue
+//! is at most half the write limit, for one chunk at a time (Twisted's
+//! `registerProducer`). However much it sends, it never buffers much more
+//! than the write limit, and other streams keep their turn.
+//!
 //! ## 6. Closing
 //!
 //! [`close`](crate::Stream::close) sends everything queued, then closes;
 //! [`close_now`](crate::Stream::close_now) drops the queue. `on_close` runs
 //! exactly once. When the peer closes first, the frames already buffered are
-//! still delivered, a partial frame is reported to `on_error`, and replies
+//! still delivered, a partial frame is reported to `on_error`
+//! ([`FrameError::Truncated`](crate::FrameError) with its length; also when
+//! the peer resets the connection, before the read error), and replies
 //! queued in response are still sent.
 //!
-//! ## 7. Errors
+//! ## 7. Stopping a server
+//!
+//! [`Engine::shutdown`](crate::Engine::shutdown) is the orderly end, on a
+//! signal say: servers stop accepting, every stream flushes what it queued
+//! until a deadline and gets `on_close`, the rest is cut off, and a
+//! [`ShutdownSummary`](crate::ShutdownSummary) says which was which.
+//! [`Server::drain`](crate::Server::drain) stops one server listening while
+//! its connections finish by themselves;
+//! [`max_connections`](crate::server::ServerBuilder::max_connections)
+//! refuses peers, or stops accepting, at a limit. Dropping the engine (its
+//! last handle from [`Engine::new`](crate::Engine::new)) closes every socket
+//! and drops every handler at once, without `on_close`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use pants::{delimiter::Until, server::AtLimit, Engine, Handler, Read, Server, Stream};
+//!
+//! struct Echo;
+//! impl Handler for Echo {}
+//! impl Read<Until> for Echo {
+//!     fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+//!         let _ = stream.write([line, b"\n"].concat());
+//!     }
+//! }
+//!
+//! let engine = Engine::new()?;
+//! Server::from_fn(|_| Some(Stream::new(Echo).read_delimiter(Until::lf())))
+//!     .max_connections(1000, AtLimit::Refuse)
+//!     .listen(&engine, "127.0.0.1:0")?;
+//! // engine.run()? until a signal stops it (through a Remote), then:
+//! let summary = engine.shutdown(Duration::from_secs(5))?;
+//! println!("{} flushed, {} cut off", summary.flushed, summary.cut_off);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Clients that must stay connected reconnect with backoff after
+//! `on_connect_error` or `on_close`: the [`reconnect`](crate::reconnect)
+//! module shows the pattern and gives a [`Backoff`](crate::reconnect::Backoff).
+//!
+//! ## 8. Errors
 //!
 //! Nothing a peer sends can panic the library: every problem is a typed
 //! error. Framing errors ([`FrameError`](crate::FrameError)) reach
@@ -168,7 +216,7 @@
 //! defaults log and close; override them to recover. A handler that panics
 //! only takes down its own stream.
 //!
-//! ## 8. TLS
+//! ## 9. TLS
 //!
 //! Give a client stream [`TlsClient`](crate::tls::TlsClient) options with
 //! [`StreamBuilder::tls`](crate::StreamBuilder::tls), or a server

@@ -59,6 +59,8 @@ pub mod guide;
 pub mod netstruct;
 pub mod pack;
 #[cfg(feature = "std")]
+pub mod reconnect;
+#[cfg(feature = "std")]
 pub mod server;
 #[cfg(feature = "std")]
 pub mod stream;
@@ -74,7 +76,7 @@ pub use pack::Pack;
 #[cfg(feature = "std")]
 pub use address::Address;
 #[cfg(feature = "std")]
-pub use engine::{Engine, Remote, TimerId};
+pub use engine::{Engine, Remote, ShutdownSummary, TimerId};
 #[cfg(feature = "std")]
 pub use error::StreamError;
 #[cfg(feature = "std")]

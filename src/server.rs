@@ -90,9 +90,61 @@ pub trait ServerHandler: Sized + 'static {
         let _ = server;
     }
 
+    /// A peer was refused because the server has
+    /// [`max_connections`](ServerBuilder::max_connections) open (with
+    /// [`AtLimit::Refuse`]); its connection has been closed. Default: log.
+    fn on_refuse(&mut self, server: &mut Server, peer: &Address) {
+        log::debug!("server {}: refused {peer}: {} connections open", server.id(), server.connection_count());
+    }
+
     /// Accepting failed. The server goes on; default: log.
     fn on_error(&mut self, server: &mut Server, error: StreamError) {
         log::warn!("server {}: {error}", server.id());
+    }
+}
+
+/// What a server does with a peer that connects while it has
+/// [`max_connections`](ServerBuilder::max_connections) open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtLimit {
+    /// Accept the peer and close its connection at once (it sees the end of
+    /// stream before any byte); [`ServerHandler::on_refuse`] is told. The
+    /// backlog stays short, and peers learn at once that the server is full.
+    Refuse,
+    /// Stop accepting until a connection closes: peers wait in the listen
+    /// backlog (and the kernel's SYN queue), and are accepted in turn as
+    /// room is made. No peer is turned away, but they may wait.
+    Pause,
+}
+
+/// The open connections of a server, shared with its streams: each stream
+/// removes itself when it closes and wakes the server if the server waits
+/// for that (below its connection limit again, or draining).
+pub(crate) struct Connections {
+    server: StreamId,
+    ids: RefCell<BTreeSet<StreamId>>,
+    /// The server wants to hear of each close.
+    waiting: std::cell::Cell<bool>,
+}
+
+impl Connections {
+    pub(crate) fn insert(&self, id: StreamId) {
+        self.ids.borrow_mut().insert(id);
+    }
+
+    pub(crate) fn remove(&self, engine: &Engine, id: StreamId) {
+        self.ids.borrow_mut().remove(&id);
+        if self.waiting.get() {
+            engine.mark_ready(self.server);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ids.borrow().len()
+    }
+
+    fn ids(&self) -> Vec<StreamId> {
+        self.ids.borrow().iter().copied().collect()
     }
 }
 
@@ -117,9 +169,18 @@ where
 pub struct Server {
     engine: Engine,
     id: StreamId,
-    connections: Rc<RefCell<BTreeSet<StreamId>>>,
+    connections: Rc<Connections>,
     local: Option<Address>,
-    closing: bool,
+    closing: Option<Closing>,
+}
+
+/// How a server was asked to close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    /// Stop listening and close every connection (after it flushes).
+    Close,
+    /// Stop listening and let the connections finish on their own.
+    Drain,
 }
 
 impl Server {
@@ -129,6 +190,7 @@ impl Server {
         ServerBuilder {
             handler,
             backlog: DEFAULT_BACKLOG,
+            limit: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -163,12 +225,12 @@ impl Server {
 
     /// The ids of the open connections this server accepted.
     pub fn connections(&self) -> Vec<StreamId> {
-        self.connections.borrow().iter().copied().collect()
+        self.connections.ids()
     }
 
     /// How many connections this server accepted are open.
     pub fn connection_count(&self) -> usize {
-        self.connections.borrow().len()
+        self.connections.len()
     }
 
     /// Queues `data` on every open connection; returns how many took it.
@@ -180,7 +242,38 @@ impl Server {
     /// Stops listening and closes the connections (see the
     /// [module docs](self)).
     pub fn close(&mut self) {
-        self.closing = true;
+        self.closing = Some(Closing::Close);
+    }
+
+    /// Stops listening, and lets the open connections run on until each
+    /// closes by itself (its handler or its peer closes it); then the
+    /// server closes (`on_close`). To bound the wait, close the server (or
+    /// shut the engine down) later: [`Engine::shutdown`] drains every
+    /// stream until a deadline.
+    ///
+    /// ```
+    /// # use pants::{delimiter::Raw, Engine, Handler, Read, Server, Stream};
+    /// # struct Echo;
+    /// # impl Handler for Echo {}
+    /// # impl Read<Raw> for Echo {
+    /// #     fn on_read(&mut self, s: &mut Stream<Self, Raw>, d: &[u8]) { let _ = s.write(d); }
+    /// # }
+    /// let engine = Engine::new()?;
+    /// let server = Server::from_fn(|_| Some(Stream::new(Echo))).listen(&engine, "127.0.0.1:0")?;
+    /// // From outside the server's callbacks, whatever its handler type:
+    /// engine.drain(server)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drain(&mut self) {
+        if self.closing.is_none() {
+            self.closing = Some(Closing::Drain);
+        }
+    }
+
+    /// Whether [`close`](Server::close) or [`drain`](Server::drain) was
+    /// called.
+    pub fn is_closing(&self) -> bool {
+        self.closing.is_some()
     }
 }
 
@@ -195,6 +288,7 @@ impl std::fmt::Debug for Server {
 pub struct ServerBuilder<S> {
     handler: S,
     backlog: i32,
+    limit: Option<(usize, AtLimit)>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsOptions>,
 }
@@ -203,6 +297,30 @@ impl<S: ServerHandler> ServerBuilder<S> {
     /// The listen backlog (default 1024).
     pub fn backlog(mut self, backlog: i32) -> Self {
         self.backlog = backlog;
+        self
+    }
+
+    /// Keeps at most `limit` connections open: a peer that connects while
+    /// `limit` are open is refused or waits, as `at_limit` says (see
+    /// [`AtLimit`]). Refused peers are not counted, nor given to
+    /// `on_accept`.
+    ///
+    /// ```
+    /// # use pants::{delimiter::Raw, Engine, Handler, Read, Server, Stream};
+    /// use pants::server::AtLimit;
+    /// # struct Echo;
+    /// # impl Handler for Echo {}
+    /// # impl Read<Raw> for Echo {
+    /// #     fn on_read(&mut self, s: &mut Stream<Self, Raw>, d: &[u8]) { let _ = s.write(d); }
+    /// # }
+    /// let engine = Engine::new()?;
+    /// Server::from_fn(|_| Some(Stream::new(Echo)))
+    ///     .max_connections(10_000, AtLimit::Pause)
+    ///     .listen(&engine, "127.0.0.1:0")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_connections(mut self, limit: usize, at_limit: AtLimit) -> Self {
+        self.limit = Some((limit, at_limit));
         self
     }
 
@@ -215,16 +333,22 @@ impl<S: ServerHandler> ServerBuilder<S> {
     }
 
     /// Starts listening and returns the server's id; `on_listen` runs in the
-    /// loop's next iteration. A host name is resolved here, before listening.
+    /// loop's next iteration. A host name is resolved here, before
+    /// listening, and resolving blocks the calling thread: listen before
+    /// [`Engine::run`] (as servers usually do), or listen on an IP address
+    /// or a bare port, which never resolves.
     pub fn listen(self, engine: &Engine, address: impl Into<Address>) -> Result<StreamId, StreamError> {
         let address = address.into();
         let (listener, unix_path) = bind(&address, self.backlog)?;
         let local = listener.local_address();
         let handler = self.handler;
+        let limit = self.limit;
         let id = engine.insert(|id| {
+            let connections = Rc::new(Connections { server: id, ids: RefCell::default(), waiting: Default::default() });
             Box::new(ServerChannel {
                 handler,
-                server: Server { engine: engine.handle(), id, connections: Rc::default(), local, closing: false },
+                server: Server { engine: engine.handle(), id, connections, local, closing: None },
+                limit,
                 listener: Some(listener),
                 unix_path,
                 owe_on_listen: true,
@@ -337,6 +461,7 @@ struct ServerChannel<S> {
     server: Server,
     listener: Option<Listener>,
     unix_path: Option<PathBuf>,
+    limit: Option<(usize, AtLimit)>,
     owe_on_listen: bool,
     closed: bool,
     poisoned: bool,
@@ -369,7 +494,7 @@ impl<S: ServerHandler> ServerChannel<S> {
                     panic_message(&*panic)
                 );
                 self.poisoned = true;
-                self.server.closing = true;
+                self.server.closing = Some(Closing::Close);
                 None
             }
         }
@@ -377,11 +502,22 @@ impl<S: ServerHandler> ServerChannel<S> {
 
     fn accept(&mut self, engine: &Engine) {
         for _ in 0..ACCEPT_BUDGET {
-            if self.server.closing {
+            if self.server.closing.is_some() {
+                return;
+            }
+            let full = self.limit.filter(|(limit, _)| self.server.connections.len() >= *limit);
+            if let Some((_, AtLimit::Pause)) = full {
+                // Accepting resumes when a connection closes (it marks the
+                // server ready); peers wait in the backlog until then.
+                self.server.connections.waiting.set(true);
                 return;
             }
             let Some(listener) = self.listener.as_ref() else { return };
             match listener.accept() {
+                Ok((socket, peer)) if full.is_some() => {
+                    drop(socket);
+                    self.call(|h, s| h.on_refuse(s, &peer));
+                }
                 Ok((socket, peer)) => {
                     let Some(Some(builder)) = self.call(|h, s| h.on_accept(s, &peer)) else { continue };
                     #[cfg(feature = "tls")]
@@ -408,21 +544,40 @@ impl<S: ServerHandler> ServerChannel<S> {
     }
 
     fn settle(&mut self, engine: &Engine) {
-        if self.server.closing && !self.closed {
-            self.closed = true;
-            if let Some(listener) = self.listener.take() {
-                match listener {
-                    Listener::Tcp(mut l) => drop(engine.registry().deregister(&mut l)),
-                    Listener::Unix(mut l) => drop(engine.registry().deregister(&mut l)),
-                }
+        let Some(closing) = self.server.closing else {
+            // Below the limit again: no need to hear of every close.
+            if !matches!(self.limit, Some((limit, _)) if self.server.connections.len() >= limit) {
+                self.server.connections.waiting.set(false);
             }
-            if let Some(path) = self.unix_path.take() {
-                let _ = std::fs::remove_file(path);
+            return;
+        };
+        if self.closed {
+            return;
+        }
+        self.stop_listening(engine);
+        if closing == Closing::Drain && self.server.connection_count() > 0 {
+            // Woken by each connection's close until the last is gone.
+            self.server.connections.waiting.set(true);
+            return;
+        }
+        self.closed = true;
+        self.server.connections.waiting.set(false);
+        for id in self.server.connections() {
+            let _ = engine.close_stream(id, true);
+        }
+        self.call(|h, s| h.on_close(s));
+    }
+
+    /// Closes the listening socket (a UNIX socket's file is removed).
+    fn stop_listening(&mut self, engine: &Engine) {
+        if let Some(listener) = self.listener.take() {
+            match listener {
+                Listener::Tcp(mut l) => drop(engine.registry().deregister(&mut l)),
+                Listener::Unix(mut l) => drop(engine.registry().deregister(&mut l)),
             }
-            for id in self.server.connections() {
-                let _ = engine.close_stream(id, true);
-            }
-            self.call(|h, s| h.on_close(s));
+        }
+        if let Some(path) = self.unix_path.take() {
+            let _ = std::fs::remove_file(path);
         }
     }
 
@@ -473,8 +628,23 @@ impl<S: ServerHandler> Channel for ServerChannel<S> {
         Some(self.server.connections())
     }
 
+    fn is_closing(&self) -> bool {
+        self.closed || self.server.closing.is_some()
+    }
+
+    fn drain(&mut self, engine: &Engine) {
+        self.server.drain();
+        self.settle(engine);
+    }
+
+    fn cut_off(&mut self, engine: &Engine) -> Option<u64> {
+        self.server.closing = Some(Closing::Close);
+        self.settle(engine);
+        None
+    }
+
     fn close(&mut self, engine: &Engine, _flush: bool) {
-        self.server.closing = true;
+        self.server.closing = Some(Closing::Close);
         self.settle(engine);
     }
 }

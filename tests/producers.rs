@@ -162,10 +162,9 @@ fn a_producer_is_called_while_the_queue_is_below_half_the_write_limit() {
             }
         }
     });
-    let echo_done = join(&engine, echo);
+    join(&engine, echo);
     let got = join(&engine, reader);
     wait(&engine, "on_close", || closed.get());
-    let () = echo_done;
     assert!(got == expected, "32 MiB arrived intact and in order");
     assert!(calls.get() >= total / (16 * 1024), "one call per chunk");
     assert!(max_queued.get() <= 128 * 1024 + 16 * 1024, "queue bounded: {}", max_queued.get());

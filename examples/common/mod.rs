@@ -145,12 +145,15 @@ pub fn run_until_signal(engine: &Engine) -> std::io::Result<()> {
     engine.run()
 }
 
-/// After [`run_until_signal`]: stops listening, closes the connections once
-/// they have flushed what they were sent (waiting 2 seconds at most), and
-/// prints `stopped`.
-pub fn shut_down(engine: &Engine, server: StreamId) -> std::io::Result<()> {
-    let _ = engine.close_stream(server, true);
-    engine.run_until(Duration::from_secs(2), || engine.channel_count() == 0)?;
+/// After [`run_until_signal`]: shuts the engine down ([`Engine::shutdown`]):
+/// stops listening, closes the connections once they have flushed what they
+/// were sent (waiting 2 seconds at most, then cutting off the rest), and
+/// prints `stopped`, with what was cut off if anything was.
+pub fn shut_down(engine: &Engine) -> std::io::Result<()> {
+    let summary = engine.shutdown(Duration::from_secs(2))?;
+    if summary.cut_off > 0 {
+        eprintln!("{} connections cut off, {} bytes unsent", summary.cut_off, summary.unsent);
+    }
     println!("stopped");
     Ok(())
 }
@@ -163,7 +166,7 @@ pub fn serve(engine: &Engine, server: StreamId, intro: impl FnOnce()) -> Result<
     intro();
     print_listening(&local)?;
     run_until_signal(engine)?;
-    shut_down(engine, server)?;
+    shut_down(engine)?;
     Ok(())
 }
 

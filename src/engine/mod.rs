@@ -44,6 +44,8 @@
 
 mod id;
 mod remote;
+mod resolver;
+mod shutdown;
 mod slab;
 mod timers;
 
@@ -57,6 +59,7 @@ use mio::{Events, Poll, Registry, Token};
 
 pub use id::StreamId;
 pub use remote::Remote;
+pub use shutdown::ShutdownSummary;
 pub(crate) use slab::{Channel, Slab};
 pub use timers::TimerId;
 use timers::{Task, Timers};
@@ -145,6 +148,8 @@ struct Inner {
     stopped: Cell<bool>,
     running: Cell<bool>,
     remote: Remote,
+    /// Resolves host names for connects, on a few shared threads.
+    resolver: resolver::Resolver,
     /// Spare receive buffers, lent to streams while they read, so that an
     /// idle stream holds none. Kept at full length (initialised), so lending
     /// one costs no zeroing.
@@ -160,6 +165,10 @@ struct Inner {
     owners: Cell<usize>,
     /// The last owning handle is gone: nothing new may be registered.
     torn_down: Cell<bool>,
+    /// Streams closed after flushing, and closed without (for
+    /// [`Engine::shutdown`]'s summary).
+    closed_graceful: Cell<u64>,
+    closed_abrupt: Cell<u64>,
 }
 
 /// How many spare buffers the pool keeps, and the largest it keeps.
@@ -183,6 +192,7 @@ impl Engine {
                 deferred: RefCell::new(Vec::new()),
                 stopped: Cell::new(false),
                 running: Cell::new(false),
+                resolver: resolver::Resolver::new(remote.clone()),
                 remote,
                 recv_pool: RefCell::new(Vec::new()),
                 send_pool: RefCell::new(Vec::new()),
@@ -191,6 +201,8 @@ impl Engine {
                 batched: Cell::default(),
                 owners: Cell::new(1),
                 torn_down: Cell::new(false),
+                closed_graceful: Cell::new(0),
+                closed_abrupt: Cell::new(0),
             }),
             owner: true,
         })
@@ -211,6 +223,16 @@ impl Engine {
         inner.torn_down.set(true);
         inner.stopped.set(true);
         inner.remote.close();
+        inner.resolver.close();
+        self.clear();
+    }
+
+    /// Drops every channel, timer, deferred and posted closure and pooled
+    /// buffer (the end of a teardown or a shutdown). Handlers' `Drop` may
+    /// add work (a timer, say); it is dropped too, in a bounded number of
+    /// rounds.
+    fn clear(&self) {
+        let inner = &self.inner;
         for _ in 0..16 {
             let channels = inner.channels.borrow_mut().drain();
             let timers = inner.timers.borrow_mut().drain();
@@ -225,6 +247,12 @@ impl Engine {
         }
         inner.recv_pool.borrow_mut().clear();
         inner.send_pool.borrow_mut().clear();
+    }
+
+    /// Counts a stream's close, for [`Engine::shutdown`]'s summary.
+    pub(crate) fn note_closed(&self, graceful: bool) {
+        let counter = if graceful { &self.inner.closed_graceful } else { &self.inner.closed_abrupt };
+        counter.set(counter.get() + 1);
     }
 
     /// Whether the engine has been torn down (its last owning handle dropped).
@@ -277,6 +305,19 @@ impl Engine {
     /// or stop it.
     pub fn remote(&self) -> Remote {
         self.inner.remote.clone()
+    }
+
+    /// Resolves `host:port` off the loop, on the engine's shared resolver
+    /// threads (see `resolver`); `done` then runs on the engine's thread
+    /// with the addresses. Returns at once. After the teardown, `done` is
+    /// dropped without being called.
+    pub(crate) fn resolve(
+        &self,
+        host: String,
+        port: u16,
+        done: impl FnOnce(&Engine, io::Result<Vec<std::net::SocketAddr>>) + Send + 'static,
+    ) {
+        self.inner.resolver.resolve(host, port, Box::new(done));
     }
 
     /// The engine's notion of now.
@@ -580,6 +621,14 @@ impl Engine {
     /// dropping it, if `flush` is false).
     pub fn close_stream(&self, id: StreamId, flush: bool) -> Result<(), StreamError> {
         self.on_channel(id, move |channel, engine| channel.close(engine, flush))
+    }
+
+    /// Closes stream or server `id` gently: a server stops listening and
+    /// closes once its connections have closed by themselves
+    /// ([`Server::drain`](crate::Server::drain)); a stream closes after
+    /// flushing what it has queued.
+    pub fn drain(&self, id: StreamId) -> Result<(), StreamError> {
+        self.on_channel(id, |channel, engine| channel.drain(engine))
     }
 
     /// The local address of stream or server `id` (for a server listening on

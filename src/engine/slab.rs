@@ -24,6 +24,16 @@ pub(crate) trait Channel: Any {
     fn local_address(&self) -> Option<crate::Address>;
     /// A server's open connections; `None` for a stream.
     fn connections(&self) -> Option<Vec<StreamId>>;
+    /// Closes gently: a server stops listening and closes once its
+    /// connections have; a stream closes after flushing.
+    fn drain(&mut self, engine: &Engine) {
+        self.close(engine, true);
+    }
+    /// Whether a close was asked for (or the channel is closed).
+    fn is_closing(&self) -> bool;
+    /// At a shutdown's deadline: closes at once, whatever it was doing.
+    /// For a stream that had not finished closing, the bytes it dropped.
+    fn cut_off(&mut self, engine: &Engine) -> Option<u64>;
 }
 
 enum Slot {

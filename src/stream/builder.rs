@@ -156,8 +156,11 @@ impl<H: Handler, D: Delimiter + 'static> StreamBuilder<H, D> {
 
     /// Starts connecting to `address` and returns at once. `on_connect` (or
     /// `on_connect_error`) follows from the engine's loop. Host names are
-    /// resolved on a helper thread, never blocking the loop, and every
-    /// address they resolve to is tried in turn.
+    /// resolved off the loop on the engine's shared resolver threads (at
+    /// most 4, started on demand and gone after 1 s idle), never blocking
+    /// the loop, and every address they resolve to is tried in turn; a
+    /// failed lookup, or a resolver thread that cannot be started, is
+    /// reported to `on_connect_error` as [`StreamError::Resolve`].
     pub fn connect(self, engine: &Engine, address: impl Into<Address>) -> Result<StreamId, StreamError>
     where
         H: Read<D>,
@@ -191,7 +194,7 @@ impl<H: Handler, D: Delimiter + 'static> StreamBuilder<H, D> {
         self,
         engine: &Engine,
         socket: Socket,
-        server: Option<std::rc::Rc<std::cell::RefCell<std::collections::BTreeSet<StreamId>>>>,
+        server: Option<std::rc::Rc<crate::server::Connections>>,
     ) -> Result<StreamId, StreamError>
     where
         H: Read<D>,

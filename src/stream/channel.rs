@@ -277,6 +277,24 @@ impl<H: Handler> Channel for StreamChannel<H> {
         None
     }
 
+    fn is_closing(&self) -> bool {
+        self.stream.as_ref().map_or(true, |stream| stream.is_closed())
+    }
+
+    fn cut_off(&mut self, _engine: &Engine) -> Option<u64> {
+        let core = self.core();
+        if core.state == State::Closed {
+            if core.lingering {
+                self.end_linger();
+            }
+            return None;
+        }
+        let unsent = core.out.queued();
+        self.stream().close_now();
+        self.settle();
+        Some(unsent)
+    }
+
     fn close(&mut self, _engine: &Engine, flush: bool) {
         let stream = self.stream();
         if flush {

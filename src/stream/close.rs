@@ -20,11 +20,12 @@ impl<H: Handler> StreamChannel<H> {
         }
         core.state = State::Closed;
         core.close_flush.get_or_insert(graceful);
+        core.engine.note_closed(graceful);
         for timer in core.timers.drain(..).chain(core.timeout_timer.take()) {
             core.engine.cancel(timer);
         }
         if let Some(server) = core.server.take() {
-            server.borrow_mut().remove(&core.id);
+            server.remove(&core.engine, core.id);
         }
         for buffer in core.out.clear() {
             core.engine.give_send_buffer(buffer);

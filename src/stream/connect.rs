@@ -1,10 +1,8 @@
-//! Connecting: resolving a host name, trying each address in turn, and
+//! Connecting: resolving a host name (on the engine's shared resolver
+//! threads, see `engine::resolver`), trying each address in turn, and
 //! attaching an accepted or existing socket.
 
-use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::io;
-use std::net::ToSocketAddrs;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -16,7 +14,7 @@ use super::socket::Socket;
 use super::tls_state::begin_tls;
 use super::Handler;
 use crate::error::StreamError;
-use crate::{Address, StreamId};
+use crate::Address;
 
 pub(super) fn register(core: &mut Core) -> io::Result<()> {
     let token = core.id.token();
@@ -54,25 +52,24 @@ pub(super) fn connect<H: Handler>(core: &mut Core, address: Address) -> Result<(
             match mio::net::UnixStream::connect(&path) {
                 Ok(socket) => {
                     core.socket = Some(Socket::Unix(socket));
-                    register(core).map_err(StreamError::Read)?;
+                    if let Err(source) = register(core) {
+                        // Reported like any failed connect: the stream is
+                        // idle again and may connect anew.
+                        fail_connect(core, source);
+                    }
                 }
                 Err(source) => fail_connect(core, source),
             }
         }
         Address::Host(host, port) => {
             core.state = State::Resolving;
-            let remote = core.engine.remote();
             let id = core.id;
-            std::thread::Builder::new()
-                .name("pants-resolve".into())
-                .spawn(move || {
-                    let result = (host.as_str(), port).to_socket_addrs().map(|a| a.collect::<Vec<_>>());
-                    remote.post(move |engine| {
-                        let _ =
-                            engine.with_stream::<H, _>(id, move |_, stream| resolved(&mut stream.core, host, result));
-                    });
-                })
-                .map_err(|source| StreamError::Resolve { host: core.target.clone(), source })?;
+            // On the engine's shared resolver threads; the answer comes back
+            // through the loop (a thread that cannot be started is reported
+            // as the lookup's error, to `on_connect_error`).
+            core.engine.resolve(host.clone(), port, move |engine, result| {
+                let _ = engine.with_stream::<H, _>(id, move |_, stream| resolved(&mut stream.core, host, result));
+            });
         }
         other => {
             core.targets.extend(other.connect_target());
@@ -166,13 +163,13 @@ pub(super) fn check_connect(core: &mut Core) {
 pub(super) fn attach(
     core: &mut Core,
     socket: Socket,
-    server: Option<Rc<RefCell<BTreeSet<StreamId>>>>,
+    server: Option<Rc<crate::server::Connections>>,
 ) -> Result<(), StreamError> {
     socket.set_nodelay();
     core.socket = Some(socket);
     register(core).map_err(StreamError::Read)?;
     if let Some(server) = &server {
-        server.borrow_mut().insert(core.id);
+        server.insert(core.id);
     }
     core.server = server;
     core.state = State::Open;

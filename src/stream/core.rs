@@ -1,7 +1,6 @@
 //! A stream's connection state, independent of its handler and delimiter.
 
-use std::cell::RefCell;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -73,7 +72,7 @@ pub(crate) struct Core {
     pub(crate) close_flush: Option<bool>,
     pub(crate) local_override: Option<Address>,
     pub(crate) remote_override: Option<Address>,
-    pub(crate) server: Option<Rc<RefCell<BTreeSet<StreamId>>>>,
+    pub(crate) server: Option<Rc<crate::server::Connections>>,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) read_timeout: Option<Duration>,
     pub(crate) last_read: Instant,

@@ -52,7 +52,8 @@
 //!
 //! When the peer closes its side, frames already buffered are still
 //! delivered, a partial frame left over is reported to `on_error`
-//! ([`FrameError::Truncated`](crate::FrameError)), and what the
+//! ([`FrameError::Truncated`](crate::FrameError), with its length; when the
+//! peer resets the connection, before the read error), and what the
 //! handler queued in reply is flushed before the stream closes: a half-closing
 //! peer gets its answers (Pants dropped them).
 

@@ -95,6 +95,10 @@ impl<H: Handler> StreamChannel<H> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     stream.core.readable = false;
+                    // Every whole frame was delivered before this read: what
+                    // is left is a partial frame, which the handler is told
+                    // of before the error that ends the stream.
+                    self.report_partial_frame();
                     self.report_io_error(e, StreamError::Read);
                     return;
                 }
@@ -133,14 +137,21 @@ impl<H: Handler> StreamChannel<H> {
     /// The peer closed its side: report a partial frame, then close after
     /// flushing the replies.
     pub(super) fn end_of_stream(&mut self) {
+        self.report_partial_frame();
+        let core = self.core();
+        if core.close_flush.is_none() {
+            core.close_flush = Some(true);
+        }
+    }
+
+    /// The peer will send no more: bytes left buffered are a partial frame,
+    /// reported to `on_error` as [`FrameError::Truncated`] with their length
+    /// (never dropped silently), then cleared.
+    fn report_partial_frame(&mut self) {
         let left = self.reader().buffered();
         if left > 0 {
             self.reader().clear();
             self.call(|h, s| h.on_error(s, StreamError::Frame(FrameError::Truncated { buffered: left })));
-        }
-        let core = self.core();
-        if core.close_flush.is_none() {
-            core.close_flush = Some(true);
         }
     }
 }
