@@ -13,6 +13,13 @@
 //! decoded, its `key` and `value` borrowed straight from the receive buffer;
 //! replies go out with `write_packed`, encoded straight into the send queue.
 //! The store is shared by every connection.
+//!
+//! A value is at most `MAX_VALUE` (1 MiB) bytes: `Request` says so with
+//! `#[netstruct(len = u32, max = MAX_VALUE)]` on its value, so a request
+//! announcing a longer value is refused as soon as its length prefix arrives (`FrameError::FieldTooLong`), before any byte of the
+//! value is buffered: the server says so and closes the connection. The
+//! buffer limit only bounds a whole request (a key of up to 64 KiB, then a
+//! value of up to 1 MiB).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -52,9 +59,16 @@ impl Handler for Session {
     }
 
     fn on_error(&mut self, stream: &mut Stream<Self>, error: StreamError) {
-        // A malformed request (a key that is not UTF-8, say) or a request cut
-        // short by the peer closing.
-        println!("{}: {error}", self.peer);
+        match error {
+            // A value prefix over MAX_VALUE: refused like an overflow, before
+            // the value is buffered.
+            StreamError::Frame(error @ FrameError::FieldTooLong { .. }) => {
+                println!("{}: refusing an oversized request ({error})", self.peer)
+            }
+            // A malformed request (a key that is not UTF-8, say) or a request
+            // cut short by the peer closing.
+            error => println!("{}: {error}", self.peer),
+        }
         stream.close_now();
     }
 }

@@ -76,6 +76,26 @@ pub enum FrameError {
         /// The value read.
         length: u64,
     },
+    /// A length prefix announced more bytes than the field's
+    /// `#[netstruct(max = ..)]` allows.
+    ///
+    /// Raised as soon as the prefix is read, before any byte of the field is
+    /// needed: a framer reports it once the bytes up to and including the
+    /// prefix are buffered, without waiting for (or buffering) the body. Like
+    /// the other decode errors it consumes nothing and is sticky: calling
+    /// [`Framer::next_frame`](crate::Framer::next_frame) again returns it
+    /// again until bytes are discarded or the delimiter changes. Streams hand
+    /// it to `on_error` (not `on_overflow_error`, which is for the buffer
+    /// limit).
+    #[error("field `{field}` announces {len} bytes, more than its limit of {max}")]
+    FieldTooLong {
+        /// The field's name.
+        field: &'static str,
+        /// The length the prefix announced.
+        len: u64,
+        /// The field's `max`.
+        max: u64,
+    },
     /// A `str`/`String` field held bytes that are not UTF-8.
     #[error("field `{field}` is not valid UTF-8 (valid up to byte {valid_up_to})")]
     InvalidUtf8 {
@@ -130,14 +150,15 @@ pub enum DelimiterError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PackError {
-    /// A length-prefixed field is longer than its prefix type can express.
-    #[error("field `{field}` is {len} bytes long, but its length prefix holds at most {max}")]
+    /// A length-prefixed field is longer than its prefix type can express,
+    /// or than its `#[netstruct(max = ..)]`.
+    #[error("field `{field}` is {len} bytes long, but its length prefix allows at most {max}")]
     TooLong {
         /// The field's name.
         field: &'static str,
         /// The field's length in bytes.
         len: usize,
-        /// The largest length the prefix can hold.
+        /// The largest length the prefix can hold, or the field's `max`.
         max: u64,
     },
     /// A binrw type failed to write itself.

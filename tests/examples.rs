@@ -457,6 +457,45 @@ fn netstruct_request_response() {
     server.interrupt();
 }
 
+#[test]
+fn netstruct_server_refuses_a_value_over_max_value_at_its_prefix() {
+    const MAX_VALUE: u32 = 1 << 20;
+    let server = Server::start("netstruct_server", &["--addr", "127.0.0.1:0"]);
+    let address = server.address();
+
+    // A value of exactly MAX_VALUE bytes is stored.
+    let mut peer = connect(address);
+    let mut request = b"\x00\x00\x00\x01\x02\x00\x01k".to_vec();
+    request.extend_from_slice(&MAX_VALUE.to_be_bytes());
+    request.resize(request.len() + MAX_VALUE as usize, b'v');
+    peer.write_all(&request).unwrap();
+    let mut response = [0; 9];
+    peer.read_exact(&mut response).unwrap();
+    assert_eq!(&response, b"\x00\x00\x00\x01\x00\x00\x00\x00\x00");
+
+    // A request whose value prefix announces MAX_VALUE + 1 bytes, and no
+    // value: the server refuses it and closes at once. The connection stays
+    // open on this side, so the close is not a reaction to end of input, and
+    // a server that waited for the value would let the read time out.
+    let mut peer = connect(address);
+    peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let local = peer.local_addr().unwrap();
+    let mut request = b"\x00\x00\x00\x02\x02\x00\x01k".to_vec();
+    request.extend_from_slice(&(MAX_VALUE + 1).to_be_bytes());
+    peer.write_all(&request).unwrap();
+    let mut rest = Vec::new();
+    match peer.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty(), "a reply to a refused request: {rest:?}"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "the server did not close: {e}"),
+    }
+    assert_eq!(
+        server.expect_line(&format!("{local}: ")),
+        "refusing an oversized request (field `value` announces 1048577 bytes, more than its limit of 1048576)"
+    );
+
+    server.interrupt();
+}
+
 // ---- tls_echo ----
 
 #[test]

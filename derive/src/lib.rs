@@ -16,6 +16,13 @@ use syn::{parse_macro_input, spanned::Spanned, Data, DeriveInput, Error, Fields,
 /// network order; `#[netstruct(big_endian)]` says so explicitly).
 /// Field attribute: `#[netstruct(len = u16)]` on a `&[u8]`, `&str`, `Vec<u8>`
 /// or `String` field: a length prefix of that integer type, then the bytes.
+/// `#[netstruct(len = u32, max = 1048576)]` also limits the field's length:
+/// `max` is an integer literal or a constant expression of an integer type
+/// (`max = MAX_VALUE`), at most what the prefix type can hold. A longer
+/// prefix is `FrameError::FieldTooLong` as soon as it is read, before any
+/// byte of the field is needed, and encoding a longer value is
+/// `PackError::TooLong`. `max` without `len`, a negative `max`, or one
+/// larger than the prefix type can hold, is a compile error.
 #[proc_macro_derive(NetStruct, attributes(netstruct))]
 pub fn derive_net_struct(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -25,8 +32,31 @@ pub fn derive_net_struct(input: TokenStream) -> TokenStream {
 enum Kind {
     /// A field implementing `Field`.
     Plain,
-    /// A byte string with a length prefix of this type.
-    Prefixed(Box<Type>),
+    /// A byte string with a length prefix of this type, and maybe a `max`.
+    Prefixed(Box<Type>, Option<Max>),
+}
+
+/// `#[netstruct(max = ..)]`.
+enum Max {
+    /// An integer literal, checked against the prefix type here when that is
+    /// a primitive integer.
+    Literal(u64, Span),
+    /// A constant expression, checked by a `const` assertion.
+    Expr(Box<syn::Expr>),
+}
+
+impl Max {
+    /// The limit as a `u64` expression.
+    fn value(&self) -> TokenStream2 {
+        match self {
+            Max::Literal(value, span) => {
+                let mut lit = proc_macro2::Literal::u64_suffixed(*value);
+                lit.set_span(*span);
+                lit.into_token_stream()
+            }
+            Max::Expr(expr) => quote_spanned!(expr.span()=> ((#expr) as u64)),
+        }
+    }
 }
 
 struct FieldSpec<'a> {
@@ -106,12 +136,13 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let mut reads = Vec::new();
     let mut writes = Vec::new();
     let mut lens = Vec::new();
+    let mut asserts = Vec::new();
     // Only the trait paths carry the field's span (so a type error points at
     // the field's type, or at the `len` type); `reader`, `out` and `self` keep
     // the call-site span, so they resolve even when the struct comes out of a
     // `macro_rules!` with different hygiene. Every use of a type goes through
     // the same `<T as Trait>` path, so rustc reports an unsupported type once.
-    for f in &fields {
+    for (i, f) in fields.iter().enumerate() {
         let (ident, ty, fname) = (f.ident, f.ty, &f.name);
         let span = ty.span();
         match &f.kind {
@@ -122,23 +153,66 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 writes.push(quote!(#field::write::<#order>(&self.#ident, out, #fname)?;));
                 lens.push(quote!(#field::encoded_len(&self.#ident)));
             }
-            Kind::Prefixed(len_ty) => {
+            Kind::Prefixed(len_ty, max) => {
                 let len_span = len_ty.span();
                 let prefix = quote_spanned!(len_span=> <#len_ty as ::pants::netstruct::LenPrefix>);
-                // A prefix's wire size is its memory size (the `LenPrefix`
-                // types are the primitive integers); `size_of` needs no trait,
-                // so a wrong `len` type is reported by `prefix` alone.
-                let prefix_size = quote_spanned!(len_span=> ::core::mem::size_of::<#len_ty>());
+                let prefix_size = prefix_size(len_ty);
                 let bytes = quote_spanned!(span=> <#ty as ::pants::netstruct::ByteString<#lt>>);
-                // What `pants::netstruct::read_prefixed` / `write_prefixed` do.
                 min_size.push(prefix_size.clone());
+                // What `pants::netstruct::read_prefixed` / `write_prefixed` do,
+                // with the `max` check (one compare) right after the prefix,
+                // before the body is needed. The next check point is set
+                // before the length is learnt, which then moves it past the body.
+                let (check_read, check_write) = match max {
+                    None => (quote!(), quote!()),
+                    Some(max) => {
+                        let value = max.value();
+                        let next = check_rest(&fields[i + 1..], &lt, quote!(0usize));
+                        // A constant, or a literal with a prefix type that
+                        // is not a bare primitive name: checked by rustc.
+                        let unchecked = match max {
+                            Max::Expr(expr) => Some((quote!((#expr)), expr.span())),
+                            Max::Literal(_, span) if primitive_prefix_max(len_ty).is_none() => {
+                                Some((value.clone(), *span))
+                            }
+                            Max::Literal(..) => None,
+                        };
+                        if let Some((max, max_span)) = unchecked {
+                            let largest = match primitive_prefix_max(len_ty) {
+                                Some((_, largest)) => format!(" ({largest})"),
+                                None => String::new(),
+                            };
+                            let message = format!(
+                                "`max` of field `{fname}` must be between 0 and the largest value of its \
+                                 length prefix `{}`{largest}",
+                                len_ty.to_token_stream()
+                            );
+                            asserts.push(quote_spanned!(max_span=>
+                                const _: () = ::core::assert!(
+                                    #max as i128 >= 0
+                                        && #max as i128 <= <#len_ty as ::pants::netstruct::LenPrefix>::MAX as i128,
+                                    #message
+                                );
+                            ));
+                        }
+                        (
+                            quote! {
+                                ::pants::netstruct::__private::check_max(__pants_len, #value, #fname)?;
+                                reader.check_ahead(#next);
+                            },
+                            quote!(::pants::netstruct::__private::check_max_pack(__pants_bytes.len(), #value, #fname)?;),
+                        )
+                    }
+                };
                 reads.push(quote!(#ident: {
                     let __pants_len = #prefix::read_len::<#order>(reader, #fname)?;
+                    #check_read
                     reader.learn(__pants_len);
                     #bytes::from_wire(reader.take(__pants_len)?, #fname)?
                 }));
                 writes.push(quote!({
                     let __pants_bytes = #bytes::wire(&self.#ident);
+                    #check_write
                     #prefix::write_len::<#order>(__pants_bytes.len(), out, #fname)?;
                     out.extend_from_slice(__pants_bytes);
                 }));
@@ -146,11 +220,16 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             }
         }
     }
+    let check_at = check_rest(&fields, &lt, quote!(::core::primitive::usize::MAX));
 
     Ok(quote! {
+        #(#asserts)*
+
         #[automatically_derived]
         impl<#lt> #field_trait for #self_ty {
             const MIN_SIZE: usize = 0 #(+ #min_size)*;
+
+            const CHECK_AT: usize = #check_at;
 
             #[inline]
             fn read<__PantsOrder: ::pants::netstruct::Order>(
@@ -200,6 +279,36 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             }
         }
     })
+}
+
+/// A prefix's wire size is its memory size (the `LenPrefix` types are the
+/// primitive integers); `size_of` needs no trait, so a wrong `len` type is
+/// reported by the `LenPrefix` path alone.
+fn prefix_size(len_ty: &Type) -> TokenStream2 {
+    quote_spanned!(len_ty.span()=> ::core::mem::size_of::<#len_ty>())
+}
+
+/// The offset, from the start of `fields`, of the end of the first length
+/// prefix with a `max` in them (nested structs included, through their
+/// `CHECK_AT`), counting byte strings as their prefix alone; `end` if there
+/// is none. A constant expression.
+fn check_rest(fields: &[FieldSpec<'_>], lt: &Lifetime, end: TokenStream2) -> TokenStream2 {
+    let mut rest = end;
+    for f in fields.iter().rev() {
+        rest = match &f.kind {
+            Kind::Plain => {
+                let ty = f.ty;
+                let field = quote_spanned!(ty.span()=> <#ty as ::pants::netstruct::Field<#lt>>);
+                quote!(::pants::netstruct::__private::check_step(#field::CHECK_AT, #field::MIN_SIZE, #rest))
+            }
+            Kind::Prefixed(len_ty, Some(_)) => prefix_size(len_ty),
+            Kind::Prefixed(len_ty, None) => {
+                let size = prefix_size(len_ty);
+                quote!(::core::primitive::usize::saturating_add(#size, #rest))
+            }
+        };
+    }
+    rest
 }
 
 /// Borrowed fields can only borrow the receive buffer: every lifetime in a
@@ -269,9 +378,10 @@ fn struct_order(input: &DeriveInput) -> syn::Result<bool> {
     Ok(little.unwrap_or(false))
 }
 
-/// Parses `#[netstruct(len = T)]` on a field.
+/// Parses `#[netstruct(len = T)]` and `#[netstruct(max = N)]` on a field.
 fn field_kind(field: &syn::Field) -> syn::Result<Kind> {
     let mut len = None;
+    let mut max: Option<(Max, Span)> = None;
     for attr in field.attrs.iter().filter(|a| a.path().is_ident("netstruct")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("len") {
@@ -283,18 +393,86 @@ fn field_kind(field: &syn::Field) -> syn::Result<Kind> {
                     return Err(meta.error("`len` given twice"));
                 }
                 Ok(())
+            } else if meta.path.is_ident("max") {
+                if !meta.input.peek(Token![=]) {
+                    return Err(meta.error("expected `max = <limit>`, e.g. `max = 1048576` or `max = MAX_LEN`"));
+                }
+                let attr_span = meta.path.span();
+                let value = parse_max(meta.value()?.parse()?)?;
+                if max.replace((value, attr_span)).is_some() {
+                    return Err(meta.error("`max` given twice"));
+                }
+                Ok(())
             } else if meta.path.is_ident("little_endian") || meta.path.is_ident("big_endian") {
                 Err(meta.error(
                     "the byte order is set on the struct, not on a field: put #[netstruct(little_endian)] on \
                      the struct (a nested NetStruct struct keeps its own order)",
                 ))
             } else {
-                Err(meta.error("unknown netstruct field attribute: expected `len = <integer type>`"))
+                Err(meta.error("unknown netstruct field attribute: expected `len = <integer type>` or `max = <limit>`"))
             }
         })?;
     }
-    Ok(match len {
-        Some(ty) => Kind::Prefixed(Box::new(ty)),
-        None => Kind::Plain,
-    })
+    match (len, max) {
+        (Some(ty), max) => {
+            let max = max.map(|(max, _)| max);
+            if let Some(Max::Literal(value, span)) = &max {
+                if let Some((name, largest)) = primitive_prefix_max(&ty) {
+                    if *value > largest {
+                        return Err(Error::new(
+                            *span,
+                            format!("`max = {value}` is more than a `{name}` length prefix can hold ({largest})"),
+                        ));
+                    }
+                }
+            }
+            Ok(Kind::Prefixed(Box::new(ty), max))
+        }
+        (None, Some((_, span))) => Err(Error::new(
+            span,
+            "`max` limits the length of a length-prefixed byte string: it needs `len` too, \
+             e.g. `#[netstruct(len = u32, max = 1048576)]` on a `&[u8]`, `&str`, `Vec<u8>` or `String`",
+        )),
+        (None, None) => Ok(Kind::Plain),
+    }
+}
+
+/// The value of `max = ..`: an integer literal or a constant expression.
+fn parse_max(expr: syn::Expr) -> syn::Result<Max> {
+    use syn::{Expr, ExprLit, ExprUnary, Lit, UnOp};
+    match expr {
+        Expr::Lit(ExprLit { lit: Lit::Int(int), .. }) => match int.base10_parse::<u64>() {
+            Ok(value) => Ok(Max::Literal(value, int.span())),
+            Err(_) => Err(Error::new(int.span(), "`max` is too large: it must fit in a u64")),
+        },
+        Expr::Lit(lit) => Err(Error::new(
+            lit.span(),
+            "`max` must be an integer: a literal (`max = 1048576`) or a constant (`max = MAX_LEN`)",
+        )),
+        Expr::Unary(ExprUnary { op: UnOp::Neg(_), expr: ref inner, .. }) if matches!(**inner, Expr::Lit(_)) => {
+            Err(Error::new_spanned(&expr, "`max` cannot be negative"))
+        }
+        expr => Ok(Max::Expr(Box::new(expr))),
+    }
+}
+
+/// The largest length of a primitive prefix type written as a bare name.
+fn primitive_prefix_max(ty: &Type) -> Option<(&'static str, u64)> {
+    let Type::Path(path) = ty else { return None };
+    if path.qself.is_some() {
+        return None;
+    }
+    let ident = path.path.get_ident()?;
+    [
+        ("u8", u8::MAX as u64),
+        ("u16", u16::MAX as u64),
+        ("u32", u32::MAX as u64),
+        ("u64", u64::MAX),
+        ("i8", i8::MAX as u64),
+        ("i16", i16::MAX as u64),
+        ("i32", i32::MAX as u64),
+        ("i64", i64::MAX as u64),
+    ]
+    .into_iter()
+    .find(|(name, _)| ident == name)
 }

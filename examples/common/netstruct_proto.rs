@@ -13,8 +13,9 @@ pub struct Request<'a> {
     pub op: u8,
     #[netstruct(len = u16)]
     pub key: &'a str,
-    /// The value to store (SET); empty for the other operations.
-    #[netstruct(len = u32)]
+    /// The value to store (SET); empty for the other operations. At most
+    /// `MAX_VALUE` bytes: a longer one is refused when its prefix is read.
+    #[netstruct(len = u32, max = MAX_VALUE)]
     pub value: &'a [u8],
 }
 

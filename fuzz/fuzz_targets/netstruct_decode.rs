@@ -5,23 +5,31 @@
 //! `encoded_len` right. Every shorter prefix of those bytes must be
 //! `Incomplete(Exactly(n))` with `n >= 1` and `prefix + n <= consumed`: the
 //! framer trusts that count and would otherwise wait for bytes that never come.
+//!
+//! When the input is refused for a `max` ([`FrameError::FieldTooLong`]),
+//! following the `Exactly` counts from an empty buffer (what a framer fed one
+//! byte at a time does) must reach that same error without asking for a byte
+//! past the input: the limit is checked once the prefix is in, never after
+//! bytes of the body were needed.
 #![no_main]
 
 use core::fmt::Debug;
 use core::ops::Range;
 
 use libfuzzer_sys::fuzz_target;
-use pants::{Decoded, Needed, NetStruct};
+use pants::{Decoded, FrameError, Needed, NetStruct};
 use pants_fuzz::byte;
-use pants_fuzz::types::{Body, Inner, Message, Plain};
+use pants_fuzz::types::{Body, Inner, Limited, LimitedInner, Message, Plain};
 
 fuzz_target!(|data: &[u8]| {
     let mut data = data;
     let Some(selector) = byte(&mut data) else { return };
-    match selector % 4 {
+    match selector % 6 {
         0 => check::<Message>(data, Some(4..6)),
         1 => check::<Inner>(data, None),
         2 => check::<Body>(data, None),
+        3 => check::<Limited>(data, None),
+        4 => check::<LimitedInner>(data, None),
         _ => check::<Plain>(data, Some(9..10)),
     }
 });
@@ -57,6 +65,30 @@ where
             return;
         }
         Ok(Decoded::Incomplete(Needed::Unknown)) => panic!("a NetStruct always knows how many bytes it needs"),
+        Err(error @ FrameError::FieldTooLong { .. }) => {
+            let mut have = 0;
+            loop {
+                match T::decode(&input[..have]) {
+                    Ok(Decoded::Incomplete(Needed::Exactly(n))) => {
+                        assert!(n >= 1);
+                        have += n;
+                        assert!(
+                            have <= input.len(),
+                            "{error:?} comes at most at byte {}, but asked for {have}",
+                            input.len()
+                        );
+                    }
+                    Err(again) => {
+                        assert_eq!(again, error, "a different error at byte {have}");
+                        // At the byte that completes the prefix, not later.
+                        let before = T::decode(&input[..have - 1]);
+                        assert!(matches!(before, Ok(Decoded::Incomplete(_))), "{error:?} already at byte {}", have - 1);
+                        return;
+                    }
+                    other => panic!("{other:?} at byte {have} of an input that is {error:?}"),
+                }
+            }
+        }
         Err(_) => return,
     };
 

@@ -333,6 +333,46 @@ pub mod types {
         pub body: &'a [u8],
     }
 
+    /// `max` limits: on a nested struct's field, on an owned string after an
+    /// unlimited one, on a signed prefix (a constant), with fixed fields
+    /// after each limited prefix, so a framer must decode at each prefix.
+    #[derive(NetStruct, Debug, PartialEq)]
+    pub struct Limited<'a> {
+        /// Byte 0.
+        pub head: u8,
+        /// Nested, with its own limit.
+        pub inner: LimitedInner<'a>,
+        /// Unlimited, before a limited one.
+        #[netstruct(len = u8)]
+        pub free: &'a [u8],
+        /// `H$`, at most 40 bytes, UTF-8.
+        #[netstruct(len = u16, max = 40)]
+        pub name: String,
+        /// Strictly 0 or 1.
+        pub on: bool,
+        /// `i$`, at most `LIMITED_DATA_MAX` bytes; negative is still an error.
+        #[netstruct(len = i32, max = LIMITED_DATA_MAX)]
+        pub data: &'a [u8],
+        /// Fixed bytes after the last limit.
+        pub tail: u32,
+    }
+
+    /// The `max` of [`Limited::data`].
+    pub const LIMITED_DATA_MAX: usize = 300;
+
+    /// Nested in [`Limited`], little-endian.
+    #[derive(NetStruct, Debug, PartialEq)]
+    #[netstruct(little_endian)]
+    pub struct LimitedInner<'a> {
+        /// A little-endian number.
+        pub tag: u16,
+        /// At most 3 bytes.
+        #[netstruct(len = u8, max = 3)]
+        pub code: &'a [u8],
+        /// After the limited prefix.
+        pub flags: [u8; 2],
+    }
+
     /// No lifetime, no byte strings: a fixed-size struct.
     #[derive(NetStruct, Debug, PartialEq)]
     #[netstruct(little_endian)]

@@ -11,8 +11,9 @@ use crate::netstruct::NetStruct;
 /// buffer. The framer waits for exactly the bytes the message is known to
 /// need, so each frame is decoded at most once per length prefix, and a
 /// length that cannot fit under the buffer limit is an overflow error as soon
-/// as its prefix arrives. The buffer limit is raised to at least
-/// [`NetStruct::MIN_SIZE`].
+/// as its prefix arrives, as is a length over a field's
+/// `#[netstruct(max = ..)]` ([`FrameError::FieldTooLong`]). The buffer limit
+/// is raised to at least [`NetStruct::MIN_SIZE`].
 ///
 /// Name the type with an elided lifetime: `Packed::<Login>::new()` or, in a
 /// type, `Packed<Login<'static>>` (the lifetime is a placeholder; frames

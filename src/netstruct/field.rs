@@ -24,17 +24,27 @@ impl From<FrameError> for Stop {
 /// A cursor over the buffered bytes that also tracks how long the struct is
 /// known to be (its fixed size plus every length prefix read so far), which
 /// is what [`missing`](Reader::missing) reports when the bytes run out.
+///
+/// It also tracks where the next `max` check is made (the end of the next
+/// length prefix with a `#[netstruct(max = ..)]`, see
+/// [`check_ahead`](Reader::check_ahead)): `missing` counts only up to there,
+/// so that a framer decodes again as soon as that prefix is in, not once the
+/// whole struct could be.
 #[derive(Debug)]
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
     known: usize,
+    /// The next check point, as an offset from `known` (wrapping): every
+    /// length learnt moves `known` and the check point alike, so
+    /// [`learn`](Reader::learn) has nothing more to do.
+    check: Option<usize>,
 }
 
 impl<'a> Reader<'a> {
     /// A reader at the start of `buf`, for a struct whose fixed size is `min_size`.
     pub fn new(buf: &'a [u8], min_size: usize) -> Self {
-        Reader { buf, pos: 0, known: min_size }
+        Reader { buf, pos: 0, known: min_size, check: None }
     }
 
     /// How many bytes have been read.
@@ -43,9 +53,30 @@ impl<'a> Reader<'a> {
     }
 
     /// How many more bytes are known to be needed (at least 1): netstruct's
-    /// `iter_unpack` number.
+    /// `iter_unpack` number, except that it stops at the next check point
+    /// (see [`check_ahead`](Reader::check_ahead)) when there is one.
     pub fn missing(&self) -> usize {
-        self.known.saturating_sub(self.buf.len()).max(1)
+        let end = match self.check {
+            Some(offset) => offset.wrapping_add(self.known).min(self.known),
+            None => self.known,
+        };
+        end.saturating_sub(self.buf.len()).max(1)
+    }
+
+    /// Sets the next check point: the end of the next length prefix with a
+    /// `max`, `ahead` bytes after the current position, counting every byte
+    /// string before it as its prefix alone (the lengths [`learn`](Reader::learn)t
+    /// from now on move it further). `usize::MAX`: no check point.
+    ///
+    /// [`NetStruct::decode`](super::NetStruct::decode) sets the first one
+    /// ([`Field::CHECK_AT`]); the derived code sets the next one after each
+    /// `max` check.
+    #[inline]
+    pub fn check_ahead(&mut self, ahead: usize) {
+        self.check = match self.pos.checked_add(ahead) {
+            Some(at) if ahead != usize::MAX => Some(at.wrapping_sub(self.known)),
+            _ => None,
+        };
     }
 
     /// Takes the next `n` bytes, or stops with [`Stop::Short`].
@@ -87,6 +118,13 @@ impl<'a> Reader<'a> {
 pub trait Field<'a>: Sized {
     /// Encoded size of the fixed part.
     const MIN_SIZE: usize;
+
+    /// Where the first `max` check of this field's encoding is made: the
+    /// offset of the end of its first length prefix with a
+    /// `#[netstruct(max = ..)]`, counting every byte string before it as its
+    /// prefix alone; `usize::MAX` (the default) if it has none. The derive
+    /// computes it; a hand-written `Field` keeps the default.
+    const CHECK_AT: usize = usize::MAX;
 
     /// Reads the field in byte order `O` (derived structs use their own).
     /// `name` names the field in errors.
@@ -166,6 +204,44 @@ pub fn write_prefixed<L: LenPrefix, O: Order>(
     L::write_len::<O>(bytes.len(), out, name)?;
     out.extend_from_slice(bytes);
     Ok(())
+}
+
+/// `#[netstruct(max = ..)]` when decoding: a length over `max` is
+/// [`FrameError::FieldTooLong`], before any byte of the field is needed.
+#[inline(always)]
+pub fn check_max(len: usize, max: u64, name: &'static str) -> Result<(), Stop> {
+    if len as u64 > max {
+        return Err(field_too_long(len, max, name));
+    }
+    Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn field_too_long(len: usize, max: u64, name: &'static str) -> Stop {
+    Stop::Invalid(FrameError::FieldTooLong { field: name, len: len as u64, max })
+}
+
+/// `#[netstruct(max = ..)]` when encoding: a byte string longer than `max`
+/// is [`PackError::TooLong`], so that a pants peer never sends what it would
+/// refuse.
+#[inline(always)]
+pub fn check_max_pack(len: usize, max: u64, name: &'static str) -> Result<(), PackError> {
+    if len as u64 > max {
+        return Err(PackError::TooLong { field: name, len, max });
+    }
+    Ok(())
+}
+
+/// One step of the derive's `CHECK_AT` sums: a field whose first check is at
+/// `check_at` (or `usize::MAX`, none) and whose fixed size is `size`,
+/// followed by fields whose first check is `rest` bytes after it.
+pub const fn check_step(check_at: usize, size: usize, rest: usize) -> usize {
+    if check_at != usize::MAX {
+        check_at
+    } else {
+        size.saturating_add(rest)
+    }
 }
 
 mod sealed {
@@ -272,7 +348,7 @@ impl<'a, T: Number, const N: usize> Field<'a> for [T; N] {
     #[inline]
     fn read<O: Order>(reader: &mut Reader<'a>, _name: &'static str) -> Result<Self, Stop> {
         // Check the whole array is there first, so a short buffer costs nothing.
-        let mut probe = Reader { buf: reader.buf, pos: reader.pos, known: 0 };
+        let mut probe = Reader { buf: reader.buf, pos: reader.pos, known: 0, check: None };
         probe.take(T::SIZE * N)?;
         // `[x; 0]` still evaluates `x`: an empty array (netstruct `0B`) must
         // not read a number. The conversion only succeeds when N is 0.

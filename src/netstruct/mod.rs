@@ -40,6 +40,7 @@
 //! | [`Pad<N>`] | `Nx` | skipped when read, zeros when written |
 //! | another `#[derive(NetStruct)]` type | its format, inlined | in its own byte order |
 //! | `&'a [u8]`, `&'a str`, `Vec<u8>`, `String` with `#[netstruct(len = L)]` | `L$` | `L` is any integer type above |
+//! | the same with `#[netstruct(len = L, max = N)]` | `L$` | at most `N` bytes: see [Length limits](#length-limits) |
 //!
 //! Borrowed fields point into the receive buffer; `str` and `String`
 //! fields must be UTF-8 ([`FrameError::InvalidUtf8`](crate::FrameError)).
@@ -59,6 +60,56 @@
 //! [`Framer`](crate::Framer) waits for exactly that many bytes before decoding
 //! again, and a length that cannot fit under its buffer limit is an overflow
 //! error as soon as the prefix is read, before anything is buffered for it.
+//! In a struct with a `max` field the count stops at the end of the next
+//! limited prefix (the next step of decoding), so that the limit is checked
+//! as soon as that prefix is in.
+//!
+//! # Length limits
+//!
+//! The buffer limit bounds a whole frame. To bound one field, give it a
+//! `max`: `#[netstruct(len = u32, max = 1048576)]`, or any constant
+//! expression of an integer type, `#[netstruct(len = u32, max = MAX_VALUE)]`.
+//! A prefix announcing more than `max` bytes is
+//! [`FrameError::FieldTooLong`](crate::FrameError::FieldTooLong), naming the
+//! field, as soon as the prefix is read: a [`Framer`](crate::Framer) reports
+//! it once the bytes up to and including the prefix are buffered, even when
+//! fixed fields follow the byte string, and never waits for the body. It is
+//! sticky, like every decode error. Encoding a value longer than `max` is
+//! [`PackError::TooLong`](crate::PackError::TooLong) (with the field's `max`),
+//! so a pants peer never sends what it would refuse. A nested struct keeps
+//! its own limits. The check is one comparison per limited field, right
+//! after its prefix; fields without `max` cost nothing more. `max` without
+//! `len`, a negative `max`, or one larger than the prefix type can hold, does
+//! not compile.
+//!
+//! ```
+//! use pants::{delimiter::Packed, FrameError, Framer, NetStruct, PackError};
+//!
+//! const MAX_VALUE: usize = 1 << 20;
+//!
+//! #[derive(NetStruct, Debug)]
+//! struct Put<'a> {
+//!     id: u32,
+//!     #[netstruct(len = u32, max = MAX_VALUE)]
+//!     value: &'a [u8],
+//!     flags: u8,
+//! }
+//!
+//! let mut framer = Framer::new(Packed::<Put>::new()).with_buffer_size(16 << 20);
+//! // The id, then a prefix announcing one byte more than the limit; no body.
+//! framer.push(&7u32.to_be_bytes());
+//! assert_eq!(framer.next_frame().map(|put| put.is_some()), Ok(false));
+//! framer.push(&(MAX_VALUE as u32 + 1).to_be_bytes());
+//! let error = FrameError::FieldTooLong { field: "value", len: MAX_VALUE as u64 + 1, max: MAX_VALUE as u64 };
+//! assert_eq!(framer.next_frame().map(|put| put.is_some()), Err(error.clone()));
+//! assert_eq!(framer.len(), 8, "nothing consumed: the error is sticky");
+//! assert_eq!(error.to_string(), "field `value` announces 1048577 bytes, more than its limit of 1048576");
+//!
+//! // A pants peer cannot send it either.
+//! let big = vec![0; MAX_VALUE + 1];
+//! let put = Put { id: 7, value: &big, flags: 0 };
+//! assert_eq!(put.to_bytes(), Err(PackError::TooLong { field: "value", len: MAX_VALUE + 1, max: MAX_VALUE as u64 }));
+//! ```
 
 mod field;
 
@@ -100,6 +151,9 @@ pub trait NetStruct {
     /// ```
     fn decode<'a>(buf: &'a [u8]) -> Result<Decoded<Self::Frame<'a>>, FrameError> {
         let mut reader = Reader::new(buf, Self::MIN_SIZE);
+        if <Self::Frame<'a> as Field<'a>>::CHECK_AT != usize::MAX {
+            reader.check_ahead(<Self::Frame<'a> as Field<'a>>::CHECK_AT);
+        }
         match <Self::Frame<'a> as Field<'a>>::read::<BigEndian>(&mut reader, "") {
             Ok(frame) => Ok(Decoded::Frame { frame, consumed: reader.position() }),
             Err(Stop::Short) => Ok(Decoded::Incomplete(Needed::Exactly(reader.missing()))),
@@ -180,5 +234,6 @@ pub struct Pad<const N: usize>;
 /// Re-exports for the code `#[derive(NetStruct)]` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use super::field::{check_max, check_max_pack, check_step};
     pub use alloc::vec::Vec;
 }
