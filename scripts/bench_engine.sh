@@ -5,6 +5,9 @@
 #   scripts/bench_engine.sh            # build (release) and run everything
 #   REPS=3 DURATION=2 scripts/bench_engine.sh
 #   ONLY="p64-raw c1000-raw" REPS=9 scripts/bench_engine.sh   # some scenarios
+#   BASELINE=/path/to/old/bench_pants_server scripts/bench_engine.sh
+#       # pants against an earlier build of pants (a refactor's cost) instead
+#       # of tokio: the second column is that binary, labelled "base"
 #
 # Servers run pinned to core 0, the load generator to core 1 (taskset). Each
 # scenario runs REPS times, alternating which server goes first; the table
@@ -26,6 +29,14 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 echo "building (release) ..."
 cargo build --release --quiet --example bench_pants_server --example bench_tokio_server --example bench_loadgen
 BIN=$CARGO_TARGET_DIR/release/examples
+# The server the pants one is measured against.
+OTHER=tokio
+OTHER_BIN=$BIN/bench_tokio_server
+if [ -n "${BASELINE:-}" ]; then
+    OTHER=base
+    OTHER_BIN=$BASELINE
+    [ -x "$OTHER_BIN" ] || { echo "BASELINE=$BASELINE is not an executable" >&2; exit 2; }
+fi
 
 # Pinning: server on core 0, load generator on core 1.
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
@@ -67,7 +78,9 @@ run_one() {
     local server=$1 proto=$2 conns=$3 inflight=$4 size=$5 addr=
     local log=$OUT/server.out
     : >"$log"
-    "${PIN_SERVER[@]}" "$BIN/bench_${server}_server" --proto "$proto" --addr 127.0.0.1:0 >"$log" 2>&1 &
+    local bin=$BIN/bench_pants_server
+    [ "$server" = pants ] || bin=$OTHER_BIN
+    "${PIN_SERVER[@]}" "$bin" --proto "$proto" --addr 127.0.0.1:0 >"$log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 100); do
         addr=$(sed -n 's/^listening on //p' "$log")
@@ -100,7 +113,7 @@ for scenario in "${SCENARIOS[@]}"; do
         continue
     fi
     for rep in $(seq "$REPS"); do
-        if [ $((rep % 2)) -eq 1 ]; then order="pants tokio"; else order="tokio pants"; fi
+        if [ $((rep % 2)) -eq 1 ]; then order="pants $OTHER"; else order="$OTHER pants"; fi
         for server in $order; do
             line=$(run_one "$server" "$proto" "$conns" "$inflight" "$size")
             printf '%-12s %-5s rep %d: %s\n' "$name" "$server" "$rep" "$line"
@@ -114,8 +127,8 @@ done
 
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "Medians of $REPS runs each (ratio = pants / tokio; for CPU per message lower is better):"
-awk -F'\t' '
+echo "Medians of $REPS runs each (ratio = pants / $OTHER; for CPU per message lower is better):"
+awk -F'\t' -v other="$OTHER" '
 function median(list,   n, a, i, j, t) {
     n = split(list, a, " ")
     for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
@@ -135,15 +148,15 @@ function median(list,   n, a, i, j, t) {
     }
 }
 END {
-    printf "%-12s %12s %12s %7s %10s %10s %7s %8s %8s\n", "scenario", "pants", "tokio", "ratio", "pants", "tokio", "ratio", "pants", "tokio"
+    printf "%-12s %12s %12s %7s %10s %10s %7s %8s %8s\n", "scenario", "pants", other, "ratio", "pants", other, "ratio", "pants", other
     printf "%-12s %12s %12s %7s %10s %10s %7s %8s %8s\n", "", "msgs/s", "msgs/s", "", "cpu us/msg", "cpu us/msg", "", "cpu use", "cpu use"
     for (k = 1; k <= count; k++) {
         name = order[k]
-        rp = median(rate[name, "pants"]); rt = median(rate[name, "tokio"])
-        cp = median(cpu[name, "pants"]); ct = median(cpu[name, "tokio"])
-        up = median(util[name, "pants"]); ut = median(util[name, "tokio"])
+        rp = median(rate[name, "pants"]); rt = median(rate[name, other])
+        cp = median(cpu[name, "pants"]); ct = median(cpu[name, other])
+        up = median(util[name, "pants"]); ut = median(util[name, other])
         printf "%-12s %12.0f %12.0f %7.2f %10.3f %10.3f %7.2f %8.2f %8.2f", name, rp, rt, (rt > 0 ? rp / rt : 0), cp, ct, (ct > 0 ? cp / ct : 0), up, ut
-        if (name ~ /^bulk/) printf "   MB/s: pants %.1f tokio %.1f ratio %.2f", median(mb[name, "pants"]), median(mb[name, "tokio"]), median(mb[name, "pants"]) / median(mb[name, "tokio"])
+        if (name ~ /^bulk/) printf "   MB/s: pants %.1f %s %.1f ratio %.2f", median(mb[name, "pants"]), other, median(mb[name, other]), median(mb[name, "pants"]) / median(mb[name, other])
         printf "\n"
     }
 }' "$RESULTS"

@@ -144,7 +144,9 @@ impl<H: Handler, D: Delimiter + 'static> StreamBuilder<H, D> {
         core.read_timeout = self.read_timeout;
         #[cfg(feature = "tls")]
         {
-            core.tls_pending = self.tls;
+            if let Some(options) = self.tls {
+                core.tls = super::tls_state::Tls::Pending(options);
+            }
         }
         let framer = Framer::new(self.delimiter).with_buffer_size(self.buffer_size);
         StreamChannel::new(

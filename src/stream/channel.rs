@@ -86,15 +86,17 @@ impl<H: Handler> StreamChannel<H> {
 
     /// Everything that follows readiness or a queued wake-up.
     pub(super) fn drive(&mut self) {
-        if self.core().lingering {
+        if self.core().is_lingering() {
             self.linger();
             return;
         }
-        if self.core().state == State::Connecting {
+        if let State::Connecting { .. } = self.core().state {
             check_connect(self.core());
         }
-        if let Some(error) = self.core().connect_error.take() {
-            self.call(|h, s| h.on_connect_error(s, error));
+        if let State::Idle { failed } = &mut self.core().state {
+            if let Some(error) = failed.take() {
+                self.call(|h, s| h.on_connect_error(s, error));
+            }
         }
         #[cfg(feature = "tls")]
         self.handshake();
@@ -157,9 +159,7 @@ impl<H: Handler> StreamChannel<H> {
                 self.read();
             }
             let core = self.core();
-            if matches!(core.state, State::Open | State::Closing)
-                && (!core.out.is_empty() || tls_wants_write(core))
-                && core.close_flush != Some(false)
+            if core.is_connected() && (!core.out.is_empty() || tls_wants_write(core)) && core.close_flush != Some(false)
             {
                 match flush(core) {
                     Ok(_) => {}
@@ -243,7 +243,7 @@ impl<H: Handler> Channel for StreamChannel<H> {
 
     fn is_done(&self) -> bool {
         let core = &self.stream.as_ref().expect("stream present").core;
-        core.state == State::Closed && !core.lingering
+        matches!(core.state, State::Closed { lingering: false })
     }
 
     fn as_any(&mut self) -> &mut dyn Any {
@@ -256,7 +256,7 @@ impl<H: Handler> Channel for StreamChannel<H> {
         // itself) before that batch ended, so they go out before the close.
         let core = self.core();
         let pending_close =
-            if core.state == State::Open && core.close_flush == Some(true) { core.close_flush.take() } else { None };
+            if core.is_open() && core.close_flush == Some(true) { core.close_flush.take() } else { None };
         let result = self.stream().write(bytes);
         if pending_close.is_some() {
             self.core().close_flush = pending_close;
@@ -283,8 +283,8 @@ impl<H: Handler> Channel for StreamChannel<H> {
 
     fn cut_off(&mut self, _engine: &Engine) -> Option<u64> {
         let core = self.core();
-        if core.state == State::Closed {
-            if core.lingering {
+        if core.is_closed() {
+            if core.is_lingering() {
                 self.end_linger();
             }
             return None;

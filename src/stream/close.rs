@@ -7,6 +7,8 @@ use std::net::Shutdown;
 use super::channel::StreamChannel;
 use super::connect::drop_socket;
 use super::core::{State, LINGER};
+#[cfg(feature = "tls")]
+use super::tls_state::Tls;
 use super::Handler;
 
 impl<H: Handler> StreamChannel<H> {
@@ -15,10 +17,10 @@ impl<H: Handler> StreamChannel<H> {
     /// destroy what we sent).
     pub(super) fn finish_close(&mut self, graceful: bool) {
         let core = self.core();
-        if core.state == State::Closed {
+        if core.is_closed() {
             return;
         }
-        core.state = State::Closed;
+        core.state = State::Closed { lingering: false };
         core.close_flush.get_or_insert(graceful);
         core.engine.note_closed(graceful);
         for timer in core.timers.drain(..).chain(core.timeout_timer.take()) {
@@ -37,8 +39,10 @@ impl<H: Handler> StreamChannel<H> {
         self.reader().clear();
         let core = self.core();
         #[cfg(feature = "tls")]
-        if graceful && !core.handshaking && !core.close_notify_sent {
-            if let (Some(session), Some(socket)) = (core.tls.as_mut(), core.socket.as_mut()) {
+        if graceful {
+            if let (Tls::Running { session, close_notify_sent: false }, Some(socket)) =
+                (&mut core.tls, core.socket.as_mut())
+            {
                 session.close_notify();
                 let _ = session.write_records(socket);
             }
@@ -46,7 +50,7 @@ impl<H: Handler> StreamChannel<H> {
         match core.socket.as_ref() {
             Some(socket) if graceful && !core.eof => {
                 let _ = socket.shutdown(Shutdown::Write);
-                core.lingering = true;
+                core.state = State::Closed { lingering: true };
                 let id = core.id;
                 let timer = core.engine.defer(LINGER, move |engine| {
                     let _ = engine.on_channel(id, |channel, _| {
@@ -83,7 +87,7 @@ impl<H: Handler> StreamChannel<H> {
 
     pub(super) fn end_linger(&mut self) {
         let core = self.core();
-        core.lingering = false;
+        core.state = State::Closed { lingering: false };
         for timer in core.timers.drain(..) {
             core.engine.cancel(timer);
         }

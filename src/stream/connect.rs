@@ -2,7 +2,9 @@
 //! threads, see `engine::resolver`), trying each address in turn, and
 //! attaching an accepted or existing socket.
 
+use std::collections::VecDeque;
 use std::io;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -45,10 +47,9 @@ pub(super) fn connect<H: Handler>(core: &mut Core, address: Address) -> Result<(
             Address::Unix(_) => None,
         };
     }
-    core.targets.clear();
     match address {
         Address::Unix(path) => {
-            core.state = State::Connecting;
+            core.state = State::Connecting { next: VecDeque::new() };
             match mio::net::UnixStream::connect(&path) {
                 Ok(socket) => {
                     core.socket = Some(Socket::Unix(socket));
@@ -71,50 +72,39 @@ pub(super) fn connect<H: Handler>(core: &mut Core, address: Address) -> Result<(
                 let _ = engine.with_stream::<H, _>(id, move |_, stream| resolved(&mut stream.core, host, result));
             });
         }
-        other => {
-            core.targets.extend(other.connect_target());
-            try_next_target(core);
-        }
+        other => try_next_target(core, other.connect_target().into_iter().collect()),
     }
     Ok(())
 }
 
-pub(super) fn resolved(core: &mut Core, host: String, result: io::Result<Vec<std::net::SocketAddr>>) {
-    if core.state != State::Resolving || core.close_flush.is_some() {
+pub(super) fn resolved(core: &mut Core, host: String, result: io::Result<Vec<SocketAddr>>) {
+    if !matches!(core.state, State::Resolving) || core.close_flush.is_some() {
         return;
     }
     match result {
-        Ok(addresses) if !addresses.is_empty() => {
-            core.targets = addresses.into();
-            try_next_target(core);
-        }
+        Ok(addresses) if !addresses.is_empty() => try_next_target(core, addresses.into()),
         Ok(_) => {
-            core.state = State::Idle;
-            core.connect_error = Some(StreamError::Resolve {
-                host,
-                source: io::Error::new(io::ErrorKind::NotFound, "no addresses found"),
-            });
-            core.engine.mark_ready(core.id);
+            let source = io::Error::new(io::ErrorKind::NotFound, "no addresses found");
+            fail_connect_with(core, StreamError::Resolve { host, source });
         }
-        Err(source) => {
-            core.state = State::Idle;
-            core.connect_error = Some(StreamError::Resolve { host, source });
-            core.engine.mark_ready(core.id);
-        }
+        Err(source) => fail_connect_with(core, StreamError::Resolve { host, source }),
     }
 }
 
-/// Tries the next resolved address; reports the last error when none is left.
-pub(super) fn try_next_target(core: &mut Core) {
-    core.state = State::Connecting;
+/// Tries the next address of `next`; reports the last error when none is
+/// left.
+fn try_next_target(core: &mut Core, mut next: VecDeque<SocketAddr>) {
     let mut last = None;
-    while let Some(addr) = core.targets.pop_front() {
+    while let Some(addr) = next.pop_front() {
         match mio::net::TcpStream::connect(addr) {
             Ok(socket) => {
                 core.socket = Some(Socket::Tcp(socket));
                 core.target = addr.to_string();
                 match register(core) {
-                    Ok(()) => return,
+                    Ok(()) => {
+                        core.state = State::Connecting { next };
+                        return;
+                    }
                     Err(e) => {
                         drop_socket(core);
                         last = Some(e);
@@ -127,10 +117,16 @@ pub(super) fn try_next_target(core: &mut Core) {
     fail_connect(core, last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address to connect to")));
 }
 
-pub(super) fn fail_connect(core: &mut Core, source: io::Error) {
+/// The attempt failed: the stream is idle again, and the error is
+/// reported to `on_connect_error` from the loop.
+fn fail_connect(core: &mut Core, source: io::Error) {
+    let error = StreamError::Connect { address: core.target.clone(), source };
+    fail_connect_with(core, error);
+}
+
+fn fail_connect_with(core: &mut Core, error: StreamError) {
     drop_socket(core);
-    core.state = State::Idle;
-    core.connect_error = Some(StreamError::Connect { address: core.target.clone(), source });
+    core.state = State::Idle { failed: Some(error) };
     core.engine.mark_ready(core.id);
 }
 
@@ -144,18 +140,29 @@ pub(super) fn check_connect(core: &mut Core) {
             core.owe_on_connect = true;
             #[cfg(feature = "tls")]
             if let Err(e) = begin_tls(core) {
-                core.connect_error = Some(StreamError::Tls(e));
+                // The TLS asked for cannot run (a name that is no valid
+                // server name, say): the connection cannot go on.
+                core.owe_on_connect = false;
+                fail_connect_with(core, StreamError::Tls(e));
+                return;
             }
             core.last_read = Instant::now();
             core.last_activity = core.last_read;
         }
         Ok(false) => {}
-        Err(e) if !core.targets.is_empty() => {
-            log::debug!("stream {}: {} failed ({e}); trying the next address", core.id, core.target);
-            drop_socket(core);
-            try_next_target(core);
+        Err(e) => {
+            let next = match &mut core.state {
+                State::Connecting { next } => std::mem::take(next),
+                _ => VecDeque::new(),
+            };
+            if next.is_empty() {
+                fail_connect(core, e);
+            } else {
+                log::debug!("stream {}: {} failed ({e}); trying the next address", core.id, core.target);
+                drop_socket(core);
+                try_next_target(core, next);
+            }
         }
-        Err(e) => fail_connect(core, e),
     }
 }
 

@@ -11,23 +11,32 @@ use crate::engine::{Engine, TimerId};
 use crate::error::StreamError;
 use crate::{Address, StreamId};
 
-/// Where a stream is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a stream is in its life; each state holds what only it has. The
+/// socket (in [`Core::socket`]) exists while connecting, open, closing and
+/// lingering.
+#[derive(Debug)]
 pub(crate) enum State {
-    /// Built, not connected (or a connect attempt failed and the handler did
-    /// not close the stream: it may `connect` again).
-    Idle,
-    /// Resolving a host name on a helper thread.
+    /// Built, not connected, or a connect attempt failed and the handler did
+    /// not close the stream (it may `connect` again). `failed`: the error of
+    /// the attempt, until the loop reports it to `on_connect_error`.
+    Idle { failed: Option<StreamError> },
+    /// Resolving a host name on the engine's resolver.
     Resolving,
-    /// A non-blocking connect is in progress.
-    Connecting,
+    /// A non-blocking connect is in progress; `next` are the addresses to
+    /// try if it fails.
+    Connecting { next: VecDeque<SocketAddr> },
     /// Connected.
     Open,
     /// `close()` was called: flushing what is queued, then closing.
     Closing,
-    /// Closed: the handler has had `on_close`; the socket may still be
-    /// draining the peer's last bytes (lingering) before it is dropped.
-    Closed,
+    /// Closed: the handler has had `on_close`. `lingering`: the socket is
+    /// still draining the peer's last bytes before it is dropped.
+    Closed { lingering: bool },
+}
+
+impl State {
+    /// Not connected, and no attempt pending.
+    pub(crate) const IDLE: State = State::Idle { failed: None };
 }
 
 /// Default per-stream limit on queued outgoing bytes before reading pauses.
@@ -64,10 +73,7 @@ pub(crate) struct Core {
     pub(crate) producing: bool,
     /// `on_connect` is owed (accepted or attached streams, and connects).
     pub(crate) owe_on_connect: bool,
-    /// A connect error to report from the loop.
-    pub(crate) connect_error: Option<StreamError>,
-    /// Remaining addresses to try, and a description of the target.
-    pub(crate) targets: VecDeque<SocketAddr>,
+    /// The address being connected to (or resolved), for errors.
     pub(crate) target: String,
     pub(crate) close_flush: Option<bool>,
     pub(crate) local_override: Option<Address>,
@@ -85,24 +91,12 @@ pub(crate) struct Core {
     pub(crate) redispatch: bool,
     /// The handler panicked: it is never called again.
     pub(crate) poisoned: bool,
-    /// Lingering after close: dropped when the peer's end of stream arrives.
-    pub(crate) lingering: bool,
-    /// The TLS session, once TLS has begun.
+    /// Where TLS is: off, asked for, handshaking or running.
     #[cfg(feature = "tls")]
-    pub(crate) tls: Option<Box<crate::tls::TlsSession>>,
-    /// TLS asked for and not begun yet: it begins once connected and,
-    /// for STARTTLS, once everything queued before it has been sent.
-    #[cfg(feature = "tls")]
-    pub(crate) tls_pending: Option<crate::tls::TlsOptions>,
-    /// The TLS handshake is in progress.
-    #[cfg(feature = "tls")]
-    pub(crate) handshaking: bool,
+    pub(crate) tls: super::tls_state::Tls,
     /// The host name to verify the server's certificate against.
     #[cfg(feature = "tls")]
     pub(crate) tls_host: Option<String>,
-    /// A graceful close has queued TLS close_notify.
-    #[cfg(feature = "tls")]
-    pub(crate) close_notify_sent: bool,
 }
 
 impl Core {
@@ -111,7 +105,7 @@ impl Core {
         Core {
             engine,
             id,
-            state: State::Idle,
+            state: State::IDLE,
             socket: None,
             readable: false,
             read_closed: false,
@@ -124,8 +118,6 @@ impl Core {
             owe_on_write: false,
             producing: false,
             owe_on_connect: false,
-            connect_error: None,
-            targets: VecDeque::new(),
             target: String::new(),
             close_flush: None,
             local_override: None,
@@ -139,17 +131,10 @@ impl Core {
             timers: Vec::new(),
             redispatch: false,
             poisoned: false,
-            lingering: false,
             #[cfg(feature = "tls")]
-            tls: None,
-            #[cfg(feature = "tls")]
-            tls_pending: None,
-            #[cfg(feature = "tls")]
-            handshaking: false,
+            tls: super::tls_state::Tls::Off,
             #[cfg(feature = "tls")]
             tls_host: None,
-            #[cfg(feature = "tls")]
-            close_notify_sent: false,
         }
     }
 
@@ -159,8 +144,8 @@ impl Core {
         match self.state {
             _ if self.close_flush.is_some() => Err(StreamError::Closed(what)),
             State::Open => Ok(()),
-            State::Closing | State::Closed => Err(StreamError::Closed(what)),
-            State::Idle | State::Resolving | State::Connecting => Err(StreamError::NotConnected(what)),
+            State::Closing | State::Closed { .. } => Err(StreamError::Closed(what)),
+            State::Idle { .. } | State::Resolving | State::Connecting { .. } => Err(StreamError::NotConnected(what)),
         }
     }
 
@@ -168,10 +153,10 @@ impl Core {
     #[inline]
     pub(crate) fn is_plain_and_open(&self) -> bool {
         #[cfg(feature = "tls")]
-        if self.tls.is_some() {
+        if self.tls.has_session() {
             return false;
         }
-        self.state == State::Open && self.close_flush.is_none()
+        matches!(self.state, State::Open) && self.close_flush.is_none()
     }
 
     /// Queues `data` behind everything queued (the caller checked that the
@@ -188,13 +173,28 @@ impl Core {
     /// not closing, and the queue at most half the write limit.
     pub(crate) fn wants_production(&self) -> bool {
         self.producing
-            && self.state == State::Open
+            && matches!(self.state, State::Open)
             && self.close_flush.is_none()
             && self.out.queued() <= (self.write_limit / 2) as u64
     }
 
     pub(crate) fn is_open(&self) -> bool {
-        self.state == State::Open
+        matches!(self.state, State::Open)
+    }
+
+    /// Open, or flushing before it closes.
+    pub(crate) fn is_connected(&self) -> bool {
+        matches!(self.state, State::Open | State::Closing)
+    }
+
+    /// Closed (`on_close` has run), lingering or not.
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed { .. })
+    }
+
+    /// Closed and lingering: the socket drains the peer's last bytes.
+    pub(crate) fn is_lingering(&self) -> bool {
+        matches!(self.state, State::Closed { lingering: true })
     }
 
     /// Whether plaintext may be read and delivered now: not while TLS is
@@ -202,7 +202,7 @@ impl Core {
     pub(crate) fn can_read_plaintext(&self) -> bool {
         #[cfg(feature = "tls")]
         {
-            self.tls_pending.is_none() && !self.handshaking
+            !self.tls.holds_plaintext_back()
         }
         #[cfg(not(feature = "tls"))]
         {
@@ -217,7 +217,7 @@ impl Core {
     /// over TLS, where a read returns plaintext, not what the socket held.
     pub(crate) fn drained_by_short_read(&self) -> bool {
         #[cfg(feature = "tls")]
-        if self.tls.is_some() {
+        if self.tls.has_session() {
             return false;
         }
         !self.read_closed

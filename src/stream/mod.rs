@@ -274,8 +274,8 @@ impl<H: Handler, D> Stream<H, D> {
         #[allow(unused_mut)]
         let mut data = data;
         #[cfg(feature = "tls")]
-        if self.core.out.is_empty() && !self.core.handshaking {
-            if let Some(session) = self.core.tls.as_mut() {
+        if self.core.out.is_empty() {
+            if let tls_state::Tls::Running { session, .. } = &mut self.core.tls {
                 // Nothing queued before it: encrypt straight from the
                 // caller's bytes (one copy fewer); the records go out with
                 // the batch's flush, and only what TLS refuses is queued.
@@ -394,7 +394,7 @@ impl<H: Handler, D> Stream<H, D> {
 
     /// Whether `close` or `close_now` was called, or the stream has closed.
     pub fn is_closed(&self) -> bool {
-        self.core.close_flush.is_some() || self.core.state == core::State::Closed
+        self.core.close_flush.is_some() || self.core.is_closed()
     }
 
     /// Switches the delimiter from the next frame on; bytes already buffered
@@ -495,7 +495,7 @@ impl<H: Handler, D> Stream<H, D> {
         let timer = self.core.engine.defer(delay, move |engine| {
             let _ = engine.with_stream::<H, _>(id, f);
         });
-        if self.core.state == core::State::Closed {
+        if self.core.is_closed() {
             // Made in on_close (or later): the stream's timers were already
             // cancelled, so this one is cancelled at once.
             self.core.engine.cancel(timer);
@@ -520,10 +520,10 @@ impl<H: Handler, D> Stream<H, D> {
         if self.is_closed() {
             return Err(StreamError::Closed("start_tls"));
         }
-        if self.core.tls.is_some() || self.core.tls_pending.is_some() {
+        if !self.core.tls.is_off() {
             return Err(crate::tls::TlsError::AlreadyStarted.into());
         }
-        self.core.tls_pending = Some(options.into());
+        self.core.tls = tls_state::Tls::Pending(options.into());
         Ok(())
     }
 
@@ -531,7 +531,7 @@ impl<H: Handler, D> Stream<H, D> {
     #[cfg(feature = "tls")]
     pub fn tls_info(&self) -> Option<crate::tls::TlsInfo> {
         match &self.core.tls {
-            Some(session) if !self.core.handshaking => Some(session.info()),
+            tls_state::Tls::Running { session, .. } => Some(session.info()),
             _ => None,
         }
     }
@@ -543,8 +543,8 @@ impl<H: Handler, D> Stream<H, D> {
         match self.core.state {
             // After close(), even while still connected: closed, not active.
             _ if self.core.close_flush.is_some() => Err(StreamError::Closed("connect")),
-            core::State::Idle => connect::connect::<H>(&mut self.core, address.into()),
-            core::State::Closing | core::State::Closed => Err(StreamError::Closed("connect")),
+            core::State::Idle { .. } => connect::connect::<H>(&mut self.core, address.into()),
+            core::State::Closing | core::State::Closed { .. } => Err(StreamError::Closed("connect")),
             _ => Err(StreamError::AlreadyActive),
         }
     }

@@ -4,7 +4,6 @@
 use std::io;
 
 use super::channel::StreamChannel;
-use super::core::State;
 use super::reader::Dispatch;
 use super::Handler;
 use crate::error::{FrameError, StreamError};
@@ -20,10 +19,7 @@ impl<H: Handler> StreamChannel<H> {
         let mut budget = READ_BUDGET;
         loop {
             let core = self.core();
-            if !matches!(core.state, State::Open | State::Closing)
-                || core.close_flush.is_some()
-                || !core.can_read_plaintext()
-            {
+            if !core.is_connected() || core.close_flush.is_some() || !core.can_read_plaintext() {
                 return;
             }
             if core.paused {
@@ -33,7 +29,7 @@ impl<H: Handler> StreamChannel<H> {
             }
             self.dispatch();
             let core = self.core();
-            if core.close_flush.is_some() || core.state != State::Open || !core.can_read_plaintext() {
+            if core.close_flush.is_some() || !core.is_open() || !core.can_read_plaintext() {
                 return;
             }
             if core.out.queued() > core.write_limit as u64 {
@@ -69,7 +65,7 @@ impl<H: Handler> StreamChannel<H> {
             let reader = self.reader.as_mut().expect("reader present");
             let want = room.min(budget);
             #[cfg(feature = "tls")]
-            let result = match core.tls.as_mut() {
+            let result = match core.tls.session_mut() {
                 Some(session) => reader.read_from(&mut super::tls_io::TlsIo { session, socket }, want),
                 None => reader.read_from(socket, want),
             };

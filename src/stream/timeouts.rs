@@ -14,7 +14,7 @@ pub(super) fn arm_timeouts<H: Handler>(core: &mut Core) {
     // Only a connected stream (or one flushing before it closes) times out:
     // a deadline armed before connecting would already be past, and a timer
     // re-armed in the past fires on every iteration.
-    if !matches!(core.state, State::Open | State::Closing) {
+    if !core.is_connected() {
         return;
     }
     let deadline = [core.idle_timeout.map(|t| core.last_activity + t), core.read_timeout.map(|t| core.last_read + t)]
@@ -36,7 +36,7 @@ pub(super) fn arm_timeouts<H: Handler>(core: &mut Core) {
                     None
                 };
                 match expired {
-                    Some(which) if stream.core.state == State::Open => {
+                    Some(which) if matches!(stream.core.state, State::Open) => {
                         handler.on_error(stream, StreamError::Timeout(which));
                         if stream.core.close_flush == Some(true) && !stream.core.out.is_empty() {
                             // close() waits to flush: one more period, then it
@@ -46,7 +46,7 @@ pub(super) fn arm_timeouts<H: Handler>(core: &mut Core) {
                             arm_timeouts::<H>(&mut stream.core);
                         }
                     }
-                    Some(which) if stream.core.state == State::Closing => {
+                    Some(which) if matches!(stream.core.state, State::Closing) => {
                         // close() has waited this long for a silent peer
                         // (Pants waited forever): drop what is queued.
                         handler.on_error(stream, StreamError::Timeout(which));

@@ -1,5 +1,6 @@
-//! The TLS side of a stream's life: beginning a session (before connecting
-//! or by STARTTLS), moving the handshake on, and close_notify.
+//! The TLS side of a stream's life: where TLS is ([`Tls`]), beginning a
+//! session (before connecting or by STARTTLS), moving the handshake on, and
+//! close_notify.
 
 #[cfg(feature = "tls")]
 use std::io;
@@ -11,19 +12,96 @@ use super::core::Core;
 use super::Handler;
 #[cfg(feature = "tls")]
 use crate::error::StreamError;
+#[cfg(feature = "tls")]
+use crate::tls::{TlsOptions, TlsSession};
+
+/// Where a stream's TLS is. One value, so that a session cannot be both
+/// asked for and running, nor close_notify be sent before there is one.
+#[cfg(feature = "tls")]
+pub(crate) enum Tls {
+    /// Plain text.
+    Off,
+    /// Asked for, not begun: it begins once connected and, for STARTTLS,
+    /// once everything queued before it has been sent in plain text.
+    Pending(TlsOptions),
+    /// The handshake is in progress.
+    Handshaking(Box<TlsSession>),
+    /// The handshake is over (or failed, and the stream is closing);
+    /// `close_notify_sent`: a graceful close has queued close_notify.
+    Running { session: Box<TlsSession>, close_notify_sent: bool },
+}
+
+#[cfg(feature = "tls")]
+impl Tls {
+    /// No TLS asked for, nor running.
+    pub(crate) fn is_off(&self) -> bool {
+        matches!(self, Tls::Off)
+    }
+
+    /// Asked for and not begun.
+    pub(crate) fn is_pending(&self) -> bool {
+        matches!(self, Tls::Pending(_))
+    }
+
+    /// The handshake is in progress.
+    pub(crate) fn is_handshaking(&self) -> bool {
+        matches!(self, Tls::Handshaking(_))
+    }
+
+    /// A session exists (handshaking or running): bytes on the socket are
+    /// TLS records.
+    pub(crate) fn has_session(&self) -> bool {
+        matches!(self, Tls::Handshaking(_) | Tls::Running { .. })
+    }
+
+    /// Plain text read now must not be delivered: what follows is (or will
+    /// be) the handshake.
+    pub(crate) fn holds_plaintext_back(&self) -> bool {
+        matches!(self, Tls::Pending(_) | Tls::Handshaking(_))
+    }
+
+    /// The session, handshaking or running.
+    pub(crate) fn session(&self) -> Option<&TlsSession> {
+        match self {
+            Tls::Handshaking(session) | Tls::Running { session, .. } => Some(session),
+            Tls::Off | Tls::Pending(_) => None,
+        }
+    }
+
+    /// The session, handshaking or running.
+    pub(crate) fn session_mut(&mut self) -> Option<&mut TlsSession> {
+        match self {
+            Tls::Handshaking(session) | Tls::Running { session, .. } => Some(session),
+            Tls::Off | Tls::Pending(_) => None,
+        }
+    }
+
+    /// The handshake ended (completed or failed): the session runs.
+    fn handshake_over(&mut self) {
+        if let Tls::Handshaking(_) = self {
+            if let Tls::Handshaking(session) = std::mem::replace(self, Tls::Off) {
+                *self = Tls::Running { session, close_notify_sent: false };
+            }
+        }
+    }
+}
 
 /// Begins a pending TLS session (client or server side). For STARTTLS the
 /// caller has checked that no plain text is buffered past the switch.
 #[cfg(feature = "tls")]
 pub(super) fn begin_tls(core: &mut Core) -> Result<(), crate::tls::TlsError> {
-    use crate::tls::{TlsOptions, TlsSession};
-    let Some(options) = core.tls_pending.take() else { return Ok(()) };
+    let options = match std::mem::replace(&mut core.tls, Tls::Off) {
+        Tls::Pending(options) => options,
+        other => {
+            core.tls = other;
+            return Ok(());
+        }
+    };
     let session = match &options {
         TlsOptions::Client(client) => TlsSession::client(client, core.tls_host.as_deref())?,
         TlsOptions::Server(server) => TlsSession::server(server)?,
     };
-    core.tls = Some(Box::new(session));
-    core.handshaking = true;
+    core.tls = Tls::Handshaking(Box::new(session));
     core.engine.mark_ready(core.id);
     Ok(())
 }
@@ -34,13 +112,10 @@ pub(super) fn begin_tls(core: &mut Core) -> Result<(), crate::tls::TlsError> {
 /// is full (the stream waits for it to be writable).
 pub(super) fn tls_close_sent(core: &mut Core) -> bool {
     #[cfg(feature = "tls")]
-    if let (Some(session), Some(socket)) = (core.tls.as_mut(), core.socket.as_mut()) {
-        if core.handshaking {
-            return true;
-        }
-        if !core.close_notify_sent {
+    if let (Tls::Running { session, close_notify_sent }, Some(socket)) = (&mut core.tls, core.socket.as_mut()) {
+        if !*close_notify_sent {
             session.close_notify();
-            core.close_notify_sent = true;
+            *close_notify_sent = true;
         }
         return match session.write_records(socket) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -58,7 +133,7 @@ pub(super) fn tls_close_sent(core: &mut Core) -> bool {
 pub(super) fn tls_wants_write(core: &Core) -> bool {
     #[cfg(feature = "tls")]
     {
-        core.tls.as_ref().is_some_and(|s| s.wants_write())
+        core.tls.session().is_some_and(|s| s.wants_write())
     }
     #[cfg(not(feature = "tls"))]
     {
@@ -72,20 +147,21 @@ impl<H: Handler> StreamChannel<H> {
     /// Moves a TLS handshake on; reports its end or its failure.
     pub(super) fn handshake(&mut self) {
         let core = self.core();
-        if !core.handshaking || core.close_flush.is_some() {
+        if core.close_flush.is_some() {
             return;
         }
-        let (Some(session), Some(socket)) = (core.tls.as_mut(), core.socket.as_mut()) else { return };
-        match session.handshake(socket) {
+        let (Tls::Handshaking(session), Some(socket)) = (&mut core.tls, core.socket.as_mut()) else { return };
+        let result = session.handshake(socket);
+        match result {
             Ok(false) => {}
             Ok(true) => {
-                core.handshaking = false;
+                core.tls.handshake_over();
                 // Application data may have come with the last flight.
                 core.readable = true;
                 self.call(|h, s| h.on_ssl_handshake(s));
             }
             Err(e) => {
-                core.handshaking = false;
+                core.tls.handshake_over();
                 match e.into_inner().map(|inner| inner.downcast::<crate::tls::TlsError>()) {
                     Some(Ok(tls)) => self.call(|h, s| h.on_ssl_handshake_error(s, *tls)),
                     Some(Err(other)) => self.call(|h, s| h.on_error(s, StreamError::Read(io::Error::other(other)))),
@@ -104,7 +180,7 @@ impl<H: Handler> StreamChannel<H> {
     /// the session, refusing plain text that arrived past the switch.
     pub(super) fn start_pending_tls(&mut self) {
         let core = self.core();
-        if core.tls_pending.is_none() || core.tls.is_some() || !core.is_open() || !core.out.is_empty() {
+        if !core.tls.is_pending() || !core.is_open() || !core.out.is_empty() {
             return;
         }
         if core.close_flush.is_some() {
@@ -113,7 +189,7 @@ impl<H: Handler> StreamChannel<H> {
         let injected = self.reader().buffered();
         if injected > 0 {
             self.reader().clear();
-            self.core().tls_pending = None;
+            self.core().tls = Tls::Off;
             self.call(|h, s| h.on_ssl_error(s, crate::tls::TlsError::PlaintextAfterStartTls(injected)));
             let core = self.core();
             if core.close_flush.is_none() {

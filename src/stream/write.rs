@@ -14,7 +14,7 @@ use super::Handler;
 pub(super) fn write_direct(core: &mut Core, data: &[u8]) -> usize {
     debug_assert!(core.out.is_empty());
     #[cfg(feature = "tls")]
-    if core.tls.is_some() || core.tls_pending.is_some() {
+    if !core.tls.is_off() {
         return 0;
     }
     if !core.writable {
@@ -43,12 +43,14 @@ pub(super) fn write_direct(core: &mut Core, data: &[u8]) -> usize {
 pub(super) fn flush(core: &mut Core) -> io::Result<Flushed> {
     let Some(socket) = core.socket.as_mut() else { return Ok(Flushed::Blocked) };
     #[cfg(feature = "tls")]
-    if let Some(session) = core.tls.as_mut() {
+    let handshaking = core.tls.is_handshaking();
+    #[cfg(feature = "tls")]
+    if let Some(session) = core.tls.session_mut() {
         // Records TLS itself wants to send (handshake, close_notify) first.
         let result = match session.write_records(socket) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Flushed::Blocked),
             Err(e) => Err(e),
-            Ok(()) if core.out.is_empty() || core.handshaking => Ok(Flushed::Drained),
+            Ok(()) if core.out.is_empty() || handshaking => Ok(Flushed::Drained),
             Ok(()) => {
                 let engine = &core.engine;
                 let mut io = super::tls_io::TlsIo { session, socket };
