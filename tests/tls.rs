@@ -346,3 +346,49 @@ fn pem_errors_are_typed() {
     ));
     assert!(matches!(TlsClient::builder().server_name("not a name!").build(), Err(TlsError::InvalidServerName(_))));
 }
+
+/// Logs connects and connect errors.
+struct NoName {
+    log: Rc<RefCell<Vec<String>>>,
+}
+impl Handler for NoName {
+    fn on_connect(&mut self, _: &mut Stream<Self>) {
+        self.log.borrow_mut().push("connect".into());
+    }
+    fn on_connect_error(&mut self, stream: &mut Stream<Self>, error: StreamError) {
+        self.log.borrow_mut().push(format!("connect error: {error}"));
+        assert!(!stream.is_connected());
+        stream.close();
+    }
+    fn on_close(&mut self, _: &mut Stream<Self>) {
+        self.log.borrow_mut().push("close".into());
+    }
+}
+impl Read<Until> for NoName {
+    fn on_read(&mut self, _: &mut Stream<Self, Until>, _: &[u8]) {}
+}
+
+#[test]
+fn tls_that_cannot_begin_after_connecting_fails_the_connect() {
+    // A UNIX socket gives no host name to verify, and none was set: the
+    // session cannot begin, so the connection cannot go on (no on_connect).
+    let dir = std::env::temp_dir().join(format!("pants-tls-noname-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let engine = Engine::new().unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    Stream::new(NoName { log: log.clone() })
+        .read_delimiter(Until::lf())
+        .tls(TlsClient::new().unwrap())
+        .connect(&engine, Address::unix(&path))
+        .unwrap();
+    assert!(engine.run_until(Duration::from_secs(10), || log.borrow().iter().any(|e| e == "close")).unwrap());
+    let events = log.borrow().clone();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events[0].starts_with("connect error: ") && events[0].contains("server name"), "{events:?}");
+    assert_eq!(events[1], "close");
+    drop(listener);
+    let _ = std::fs::remove_dir_all(&dir);
+}
