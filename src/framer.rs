@@ -386,6 +386,14 @@ pub(crate) struct RawBuffer {
 }
 
 #[cfg(feature = "std")]
+impl RawBuffer {
+    /// No bytes, no storage.
+    pub(crate) fn empty() -> Self {
+        RawBuffer { buf: Vec::new(), start: 0, end: 0, buffer_size: DEFAULT_BUFFER_SIZE }
+    }
+}
+
+#[cfg(feature = "std")]
 impl<D: Delimiter> Framer<D> {
     /// Splits off the delimiter, keeping the buffered bytes.
     pub(crate) fn into_raw(self) -> RawBuffer {

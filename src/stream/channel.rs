@@ -10,12 +10,12 @@ use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::connect::check_connect;
-use super::core::{Core, State};
-use super::reader::Reader;
+use super::core::{Close, Core, State};
+use super::reader::{Detached, Reader};
 use super::timeouts::arm_timeouts;
 use super::tls_state::{tls_close_sent, tls_wants_write};
 use super::write::flush;
-use super::{Handler, Stream};
+use super::{Handler, Stream, Switch};
 use crate::engine::{panic_message, Channel, Engine, Readiness};
 use crate::error::StreamError;
 use crate::{Address, StreamId};
@@ -30,13 +30,13 @@ pub(crate) struct StreamChannel<H: Handler> {
     pub(super) handler: H,
     /// Always `Some`, except while lent to a dispatch.
     pub(super) stream: Option<Stream<H>>,
-    /// Always `Some`, except while being replaced by a switch.
-    pub(super) reader: Option<Box<dyn Reader<H>>>,
+    /// The typed reader; a switch replaces it (see `switch_reader`).
+    pub(super) reader: Box<dyn Reader<H>>,
 }
 
 impl<H: Handler> StreamChannel<H> {
     pub(crate) fn new(handler: H, stream: Stream<H>, reader: Box<dyn Reader<H>>) -> Self {
-        StreamChannel { handler, stream: Some(stream), reader: Some(reader) }
+        StreamChannel { handler, stream: Some(stream), reader }
     }
 
     pub(super) fn stream(&mut self) -> &mut Stream<H> {
@@ -48,7 +48,13 @@ impl<H: Handler> StreamChannel<H> {
     }
 
     pub(super) fn reader(&mut self) -> &mut Box<dyn Reader<H>> {
-        self.reader.as_mut().expect("reader present outside a switch")
+        &mut self.reader
+    }
+
+    /// Replaces the reader by the one `switch` builds over its buffer.
+    pub(super) fn switch_reader(&mut self, switch: Switch<H>) {
+        let old = std::mem::replace(&mut self.reader, Box::new(Detached));
+        self.reader = switch(old.into_raw());
     }
 
     /// Calls the handler, catching a panic. Returns false if it panicked or
@@ -72,7 +78,7 @@ impl<H: Handler> StreamChannel<H> {
         let core = self.core();
         log::error!("stream {}: handler panicked, closing the stream: {message}", core.id);
         core.poisoned = true;
-        core.close_flush = Some(false);
+        core.close = Some(Close::Now);
     }
 
     /// Runs a typed closure from outside the stream's own events (a timer,
@@ -101,7 +107,7 @@ impl<H: Handler> StreamChannel<H> {
         #[cfg(feature = "tls")]
         self.handshake();
         let core = self.core();
-        if core.owe_on_connect && core.is_open() && core.can_read_plaintext() && core.close_flush.is_none() {
+        if core.owe_on_connect && core.is_open() && core.can_read_plaintext() && core.close.is_none() {
             self.core().owe_on_connect = false;
             arm_timeouts::<H>(self.core());
             self.call(|h, s| h.on_connect(s));
@@ -118,10 +124,7 @@ impl<H: Handler> StreamChannel<H> {
             if let Some(Ok(tls)) = error.into_inner().map(|inner| inner.downcast::<crate::tls::TlsError>()) {
                 self.call(|h, s| h.on_ssl_error(s, *tls));
             }
-            let core = self.core();
-            if core.close_flush.is_none() {
-                core.close_flush = Some(false);
-            }
+            self.core().ask_close(Close::Now);
             return;
         }
         if error.get_ref().is_some_and(|inner| inner.is::<super::outbox::FileReadError>()) {
@@ -151,15 +154,14 @@ impl<H: Handler> StreamChannel<H> {
             // A switch (or limit change) made outside on_read applies to
             // the bytes buffered now, not only to the next ones.
             if let Some(switch) = self.stream().switch.take() {
-                let old = self.reader.take().expect("reader present");
-                self.reader = Some(switch(old.into_raw()));
+                self.switch_reader(switch);
                 self.core().redispatch = true;
             }
             if self.core().redispatch && self.core().is_open() {
                 self.read();
             }
             let core = self.core();
-            if core.is_connected() && (!core.out.is_empty() || tls_wants_write(core)) && core.close_flush != Some(false)
+            if core.is_connected() && (!core.out.is_empty() || tls_wants_write(core)) && core.close != Some(Close::Now)
             {
                 match flush(core) {
                     Ok(_) => {}
@@ -169,9 +171,7 @@ impl<H: Handler> StreamChannel<H> {
                             core.engine.give_send_buffer(buffer);
                         }
                         self.report_io_error(e, StreamError::Write);
-                        if self.core().close_flush.is_none() {
-                            self.core().close_flush = Some(false);
-                        }
+                        self.core().ask_close(Close::Now);
                     }
                 }
             }
@@ -180,7 +180,7 @@ impl<H: Handler> StreamChannel<H> {
                 && !tls_wants_write(core)
                 && core.owe_on_write
                 && core.is_open()
-                && core.close_flush.is_none()
+                && core.close.is_none()
             {
                 core.owe_on_write = false;
                 self.call(|h, s| h.on_write(s));
@@ -211,11 +211,11 @@ impl<H: Handler> StreamChannel<H> {
         self.backpressure();
         let core = self.core();
         let flushed =
-            core.socket.is_none() || (core.close_flush == Some(true) && core.out.is_empty() && tls_close_sent(core));
-        match core.close_flush {
-            Some(false) => self.finish_close(false),
-            Some(true) if flushed => self.finish_close(true),
-            Some(true) => core.state = State::Closing,
+            core.socket.is_none() || (core.close == Some(Close::Flush) && core.out.is_empty() && tls_close_sent(core));
+        match core.close {
+            Some(Close::Now) => self.finish_close(false),
+            Some(Close::Flush) if flushed => self.finish_close(true),
+            Some(Close::Flush) => core.state = State::Closing,
             None => {}
         }
         let core = self.core();
@@ -255,11 +255,10 @@ impl<H: Handler> Channel for StreamChannel<H> {
         // own callback batch runs: these bytes were written (`write_to` on
         // itself) before that batch ended, so they go out before the close.
         let core = self.core();
-        let pending_close =
-            if core.is_open() && core.close_flush == Some(true) { core.close_flush.take() } else { None };
+        let pending_close = if core.is_open() && core.close == Some(Close::Flush) { core.close.take() } else { None };
         let result = self.stream().write(bytes);
         if pending_close.is_some() {
-            self.core().close_flush = pending_close;
+            self.core().close = pending_close;
         }
         if result.is_ok() {
             // Flushed with everything else at the end of the iteration.

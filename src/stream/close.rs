@@ -6,7 +6,7 @@ use std::net::Shutdown;
 
 use super::channel::StreamChannel;
 use super::connect::drop_socket;
-use super::core::{State, LINGER};
+use super::core::{Close, State, LINGER};
 #[cfg(feature = "tls")]
 use super::tls_state::Tls;
 use super::Handler;
@@ -21,7 +21,7 @@ impl<H: Handler> StreamChannel<H> {
             return;
         }
         core.state = State::Closed { lingering: false };
-        core.close_flush.get_or_insert(graceful);
+        core.close.get_or_insert(if graceful { Close::Flush } else { Close::Now });
         core.engine.note_closed(graceful);
         for timer in core.timers.drain(..).chain(core.timeout_timer.take()) {
             core.engine.cancel(timer);

@@ -78,7 +78,7 @@ pub(super) fn connect<H: Handler>(core: &mut Core, address: Address) -> Result<(
 }
 
 pub(super) fn resolved(core: &mut Core, host: String, result: io::Result<Vec<SocketAddr>>) {
-    if !matches!(core.state, State::Resolving) || core.close_flush.is_some() {
+    if !matches!(core.state, State::Resolving) || core.close.is_some() {
         return;
     }
     match result {

@@ -39,6 +39,19 @@ impl State {
     pub(crate) const IDLE: State = State::Idle { failed: None };
 }
 
+/// How a close was asked for: [`Stream::close`](super::Stream::close) or
+/// the end of stream (after flushing), or
+/// [`Stream::close_now`](super::Stream::close_now), an error or a panic
+/// (dropping what is queued). Asked for in any state, before connecting
+/// too; carried out when the stream settles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Close {
+    /// After everything queued has been sent.
+    Flush,
+    /// At once, dropping what is queued.
+    Now,
+}
+
 /// Default per-stream limit on queued outgoing bytes before reading pauses.
 pub(crate) const DEFAULT_WRITE_LIMIT: usize = 1 << 20;
 /// How long a closed socket waits for the peer's end of stream, so that the
@@ -75,7 +88,9 @@ pub(crate) struct Core {
     pub(crate) owe_on_connect: bool,
     /// The address being connected to (or resolved), for errors.
     pub(crate) target: String,
-    pub(crate) close_flush: Option<bool>,
+    /// A close asked for and not carried out yet (or carried out: then
+    /// the state is `Closed`); no frame is delivered once it is set.
+    pub(crate) close: Option<Close>,
     pub(crate) local_override: Option<Address>,
     pub(crate) remote_override: Option<Address>,
     pub(crate) server: Option<Rc<crate::server::Connections>>,
@@ -119,7 +134,7 @@ impl Core {
             producing: false,
             owe_on_connect: false,
             target: String::new(),
-            close_flush: None,
+            close: None,
             local_override: None,
             remote_override: None,
             server: None,
@@ -138,11 +153,17 @@ impl Core {
         }
     }
 
+    /// Asks for a close, unless one was asked for already (an earlier
+    /// `Now` is not softened into a `Flush`, nor a `Flush` hardened).
+    pub(crate) fn ask_close(&mut self, how: Close) {
+        self.close.get_or_insert(how);
+    }
+
     /// Whether new writes are accepted, as an error naming `what` if not.
     pub(crate) fn check_writable(&self, what: &'static str) -> Result<(), StreamError> {
         // Closed (or closing) first, connected or not, as in Pants.
         match self.state {
-            _ if self.close_flush.is_some() => Err(StreamError::Closed(what)),
+            _ if self.close.is_some() => Err(StreamError::Closed(what)),
             State::Open => Ok(()),
             State::Closing | State::Closed { .. } => Err(StreamError::Closed(what)),
             State::Idle { .. } | State::Resolving | State::Connecting { .. } => Err(StreamError::NotConnected(what)),
@@ -156,7 +177,7 @@ impl Core {
         if self.tls.has_session() {
             return false;
         }
-        matches!(self.state, State::Open) && self.close_flush.is_none()
+        matches!(self.state, State::Open) && self.close.is_none()
     }
 
     /// Queues `data` behind everything queued (the caller checked that the
@@ -174,7 +195,7 @@ impl Core {
     pub(crate) fn wants_production(&self) -> bool {
         self.producing
             && matches!(self.state, State::Open)
-            && self.close_flush.is_none()
+            && self.close.is_none()
             && self.out.queued() <= (self.write_limit / 2) as u64
     }
 

@@ -81,7 +81,7 @@ pub use crate::engine::StreamId;
 pub use builder::StreamBuilder;
 pub(crate) use socket::Socket;
 
-use self::core::Core;
+use self::core::{Close, Core};
 use crate::delimiter::Delimiter;
 use crate::engine::{Engine, TimerId};
 use crate::error::{FrameError, StreamError};
@@ -376,25 +376,23 @@ impl<H: Handler, D> Stream<H, D> {
     /// `on_close`. No frame is delivered after this call. Closing a closed
     /// stream does nothing.
     pub fn close(&mut self) {
-        if self.core.close_flush.is_none() {
-            self.core.close_flush = Some(true);
-        }
+        self.core.ask_close(Close::Flush);
     }
 
     /// Closes the stream now, dropping what is queued (Pants'
     /// `close(flush=False)`); `on_close` follows.
     pub fn close_now(&mut self) {
-        self.core.close_flush = Some(false);
+        self.core.close = Some(Close::Now);
     }
 
     /// Whether the stream is connected and not closing.
     pub fn is_connected(&self) -> bool {
-        self.core.is_open() && self.core.close_flush.is_none()
+        self.core.is_open() && self.core.close.is_none()
     }
 
     /// Whether `close` or `close_now` was called, or the stream has closed.
     pub fn is_closed(&self) -> bool {
-        self.core.close_flush.is_some() || self.core.is_closed()
+        self.core.close.is_some() || self.core.is_closed()
     }
 
     /// Switches the delimiter from the next frame on; bytes already buffered
@@ -542,7 +540,7 @@ impl<H: Handler, D> Stream<H, D> {
     pub fn connect(&mut self, address: impl Into<Address>) -> Result<(), StreamError> {
         match self.core.state {
             // After close(), even while still connected: closed, not active.
-            _ if self.core.close_flush.is_some() => Err(StreamError::Closed("connect")),
+            _ if self.core.close.is_some() => Err(StreamError::Closed("connect")),
             core::State::Idle { .. } => connect::connect::<H>(&mut self.core, address.into()),
             core::State::Closing | core::State::Closed { .. } => Err(StreamError::Closed("connect")),
             _ => Err(StreamError::AlreadyActive),

@@ -4,6 +4,7 @@
 use std::io;
 
 use super::channel::StreamChannel;
+use super::core::Close;
 use super::reader::Dispatch;
 use super::Handler;
 use crate::error::{FrameError, StreamError};
@@ -19,7 +20,7 @@ impl<H: Handler> StreamChannel<H> {
         let mut budget = READ_BUDGET;
         loop {
             let core = self.core();
-            if !core.is_connected() || core.close_flush.is_some() || !core.can_read_plaintext() {
+            if !core.is_connected() || core.close.is_some() || !core.can_read_plaintext() {
                 return;
             }
             if core.paused {
@@ -29,7 +30,7 @@ impl<H: Handler> StreamChannel<H> {
             }
             self.dispatch();
             let core = self.core();
-            if core.close_flush.is_some() || !core.is_open() || !core.can_read_plaintext() {
+            if core.close.is_some() || !core.is_open() || !core.can_read_plaintext() {
                 return;
             }
             if core.out.queued() > core.write_limit as u64 {
@@ -62,7 +63,7 @@ impl<H: Handler> StreamChannel<H> {
             let stream = self.stream.as_mut().expect("stream present");
             let core = &mut *stream.core;
             let Some(socket) = core.socket.as_mut() else { return };
-            let reader = self.reader.as_mut().expect("reader present");
+            let reader = &mut self.reader;
             let want = room.min(budget);
             #[cfg(feature = "tls")]
             let result = match core.tls.session_mut() {
@@ -107,13 +108,9 @@ impl<H: Handler> StreamChannel<H> {
     pub(super) fn dispatch(&mut self) {
         self.core().redispatch = false;
         loop {
-            let reader = self.reader.as_mut().expect("reader present");
-            match reader.dispatch(&mut self.stream, &mut self.handler) {
+            match self.reader.dispatch(&mut self.stream, &mut self.handler) {
                 Dispatch::Idle | Dispatch::Stopped => return,
-                Dispatch::Switch(switch) => {
-                    let old = self.reader.take().expect("reader present");
-                    self.reader = Some(switch(old.into_raw()));
-                }
+                Dispatch::Switch(switch) => self.switch_reader(switch),
                 Dispatch::Panicked(message) => {
                     self.poison(message);
                     return;
@@ -134,10 +131,7 @@ impl<H: Handler> StreamChannel<H> {
     /// flushing the replies.
     pub(super) fn end_of_stream(&mut self) {
         self.report_partial_frame();
-        let core = self.core();
-        if core.close_flush.is_none() {
-            core.close_flush = Some(true);
-        }
+        self.core().ask_close(Close::Flush);
     }
 
     /// The peer will send no more: bytes left buffered are a partial frame,

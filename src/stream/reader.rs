@@ -39,6 +39,34 @@ pub(crate) trait Reader<H> {
     fn clear(&mut self);
 }
 
+/// The reader in place for the instant of a switch, between taking the old
+/// reader's buffer and building the new one over it. Zero-sized: boxing it
+/// allocates nothing. It holds no bytes and delivers nothing.
+pub(crate) struct Detached;
+
+impl<H> Reader<H> for Detached {
+    fn room(&self) -> usize {
+        0
+    }
+    fn buffered(&self) -> usize {
+        0
+    }
+    fn read_from(&mut self, _source: &mut dyn io::Read, _max: usize) -> io::Result<usize> {
+        Ok(0)
+    }
+    fn dispatch(&mut self, _stream: &mut Option<Stream<H>>, _handler: &mut H) -> Dispatch<H> {
+        Dispatch::Idle
+    }
+    fn into_raw(self: Box<Self>) -> RawBuffer {
+        RawBuffer::empty()
+    }
+    fn lend_storage(&mut self, _take: &dyn Fn() -> Vec<u8>) {}
+    fn reclaim_storage(&mut self) -> Option<Vec<u8>> {
+        None
+    }
+    fn clear(&mut self) {}
+}
+
 pub(crate) struct TypedReader<D> {
     pub(crate) framer: Framer<D>,
 }
@@ -73,7 +101,7 @@ where
         let Some(taken) = slot.take() else { return Dispatch::Stopped };
         let mut stream: Stream<H, D> = taken.retype();
         let outcome = loop {
-            if stream.core.close_flush.is_some() || stream.core.poisoned || !stream.core.can_read_plaintext() {
+            if stream.core.close.is_some() || stream.core.poisoned || !stream.core.can_read_plaintext() {
                 break Dispatch::Stopped;
             }
             if stream.core.out.queued() > stream.core.write_limit as u64 {

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::core::{Core, State};
+use super::core::{Close, Core, State};
 use super::Handler;
 use crate::error::StreamError;
 
@@ -38,7 +38,7 @@ pub(super) fn arm_timeouts<H: Handler>(core: &mut Core) {
                 match expired {
                     Some(which) if matches!(stream.core.state, State::Open) => {
                         handler.on_error(stream, StreamError::Timeout(which));
-                        if stream.core.close_flush == Some(true) && !stream.core.out.is_empty() {
+                        if stream.core.close == Some(Close::Flush) && !stream.core.out.is_empty() {
                             // close() waits to flush: one more period, then it
                             // is given up (below) if the peer stays silent.
                             stream.core.last_read = now;

@@ -7,6 +7,8 @@ use std::io;
 
 #[cfg(feature = "tls")]
 use super::channel::StreamChannel;
+#[cfg(feature = "tls")]
+use super::core::Close;
 use super::core::Core;
 #[cfg(feature = "tls")]
 use super::Handler;
@@ -147,7 +149,7 @@ impl<H: Handler> StreamChannel<H> {
     /// Moves a TLS handshake on; reports its end or its failure.
     pub(super) fn handshake(&mut self) {
         let core = self.core();
-        if core.close_flush.is_some() {
+        if core.close.is_some() {
             return;
         }
         let (Tls::Handshaking(session), Some(socket)) = (&mut core.tls, core.socket.as_mut()) else { return };
@@ -167,11 +169,8 @@ impl<H: Handler> StreamChannel<H> {
                     Some(Err(other)) => self.call(|h, s| h.on_error(s, StreamError::Read(io::Error::other(other)))),
                     None => self.call(|h, s| h.on_error(s, StreamError::Read(io::ErrorKind::Other.into()))),
                 };
-                let core = self.core();
-                if core.close_flush.is_none() {
-                    // The session is unusable: the stream cannot go on.
-                    core.close_flush = Some(false);
-                }
+                // The session is unusable: the stream cannot go on.
+                self.core().ask_close(Close::Now);
             }
         }
     }
@@ -183,7 +182,7 @@ impl<H: Handler> StreamChannel<H> {
         if !core.tls.is_pending() || !core.is_open() || !core.out.is_empty() {
             return;
         }
-        if core.close_flush.is_some() {
+        if core.close.is_some() {
             return;
         }
         let injected = self.reader().buffered();
@@ -191,20 +190,14 @@ impl<H: Handler> StreamChannel<H> {
             self.reader().clear();
             self.core().tls = Tls::Off;
             self.call(|h, s| h.on_ssl_error(s, crate::tls::TlsError::PlaintextAfterStartTls(injected)));
-            let core = self.core();
-            if core.close_flush.is_none() {
-                core.close_flush = Some(false);
-            }
+            self.core().ask_close(Close::Now);
             return;
         }
         match begin_tls(self.core()) {
             Ok(()) => self.handshake(),
             Err(e) => {
                 self.call(|h, s| h.on_ssl_handshake_error(s, e));
-                let core = self.core();
-                if core.close_flush.is_none() {
-                    core.close_flush = Some(false);
-                }
+                self.core().ask_close(Close::Now);
             }
         }
     }
