@@ -70,12 +70,12 @@
 //! `max`: `#[netstruct(len = u32, max = 1048576)]`, or any constant
 //! expression of an integer type, `#[netstruct(len = u32, max = MAX_VALUE)]`.
 //! A prefix announcing more than `max` bytes is
-//! [`FrameError::FieldTooLong`](crate::FrameError::FieldTooLong), naming the
+//! [`FrameError::FieldTooLong`], naming the
 //! field, as soon as the prefix is read: a [`Framer`](crate::Framer) reports
 //! it once the bytes up to and including the prefix are buffered, even when
 //! fixed fields follow the byte string, and never waits for the body. It is
 //! sticky, like every decode error. Encoding a value longer than `max` is
-//! [`PackError::TooLong`](crate::PackError::TooLong) (with the field's `max`),
+//! [`PackError::TooLong`] (with the field's `max`),
 //! so a pants peer never sends what it would refuse. A nested struct keeps
 //! its own limits. The check is one comparison per limited field, right
 //! after its prefix; fields without `max` cost nothing more. `max` without
