@@ -82,7 +82,7 @@ pub use error::StreamError;
 #[cfg(feature = "std")]
 pub use server::{Server, ServerHandler};
 #[cfg(feature = "std")]
-pub use stream::{AnyDelimiter, Handler, Read, Stream, StreamBuilder, StreamId};
+pub use stream::{AnyDelimiter, Handler, Read, ReadBy, Stream, StreamBuilder, StreamId};
 
 /// Derives [`NetStruct`](trait@NetStruct) (and so [`Pack`]) for a struct with
 /// named fields; see the [`netstruct`] module for field types and attributes.

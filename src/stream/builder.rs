@@ -8,7 +8,7 @@ use super::connect;
 use super::core::Core;
 use super::reader::TypedReader;
 use super::socket::Socket;
-use super::{Handler, Read, Stream};
+use super::{Handler, Read, ReadBy, Stream};
 use crate::delimiter::{Delimiter, Raw};
 use crate::engine::Engine;
 use crate::error::StreamError;
@@ -65,11 +65,7 @@ impl<H: Handler> StreamBuilder<H, Raw> {
 
 impl<H: Handler, D: Delimiter + 'static> StreamBuilder<H, D> {
     /// Sets the first delimiter. Only compiles if the handler reads `D2`.
-    pub fn read_delimiter<D2>(self, delimiter: D2) -> StreamBuilder<H, D2>
-    where
-        H: Read<D2>,
-        D2: Delimiter + 'static,
-    {
+    pub fn read_delimiter<D2: ReadBy<H>>(self, delimiter: D2) -> StreamBuilder<H, D2> {
         StreamBuilder {
             handler: self.handler,
             delimiter,

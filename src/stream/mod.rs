@@ -207,10 +207,53 @@ pub trait Handler: Sized + 'static {
 
 /// Reading frames of delimiter type `D`. Implement it once per delimiter type
 /// a handler reads; [`Stream::read_delimiter`] only compiles for those.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not read `{D}` frames: it has no `impl Read<{D}> for {Self}`",
+    label = "a stream of `{Self}` cannot read `{D}`",
+    note = "a stream's delimiter can only be set or switched to a type its handler implements `Read` for"
+)]
 pub trait Read<D: Delimiter>: Handler {
     /// A frame arrived.
     fn on_read(&mut self, stream: &mut Stream<Self, D>, frame: D::Output<'_>);
 }
+
+/// `D: ReadBy<H>` holds exactly when `H: Read<D>`: the bound of the
+/// delimiter switches ([`Stream::read_delimiter`],
+/// [`StreamBuilder::read_delimiter`]), written with the delimiter first.
+/// Implemented for every delimiter, for every handler that reads it; there
+/// is nothing to implement. Spelled this way, a switch to a delimiter the
+/// handler does not read is reported as the missing `Read` impl, even when
+/// the handler has a single `Read` impl (bounded the other way round, the
+/// compiler infers the delimiter from that impl and reports mismatched
+/// types instead).
+///
+/// ```compile_fail
+/// use pants::{delimiter::{Count, Until}, Handler, Read, Stream};
+///
+/// struct Lines;
+/// impl Handler for Lines {}
+/// impl Read<Until> for Lines {
+///     fn on_read(&mut self, stream: &mut Stream<Self, Until>, _line: &[u8]) {
+///         // error[E0277]: `Lines` does not read `Count` frames
+///         stream.read_delimiter(Count::new(4).unwrap());
+///     }
+/// }
+/// ```
+pub trait ReadBy<H>: Delimiter + Sized + 'static {
+    /// Builds the switch (the stream's reader over the new delimiter).
+    #[doc(hidden)]
+    fn into_switch(self) -> SwitchTo<H>;
+}
+
+impl<H: Read<D>, D: Delimiter + 'static> ReadBy<H> for D {
+    fn into_switch(self) -> SwitchTo<H> {
+        SwitchTo(reader::switch_to::<H, D>(self))
+    }
+}
+
+/// A delimiter switch being built (see [`ReadBy`]); nothing to use.
+#[doc(hidden)]
+pub struct SwitchTo<H>(Switch<H>);
 
 /// The delimiter parameter of a stream whose delimiter type is not known
 /// statically (in [`Handler`] callbacks). Never constructed.
@@ -399,12 +442,8 @@ impl<H: Handler, D> Stream<H, D> {
     /// are cut with the new delimiter at once (as when Pants' `on_read` set
     /// `read_delimiter`). Only compiles if the handler reads `D2`. Outside
     /// `on_read` (a timer, say) buffered frames are delivered at once, too.
-    pub fn read_delimiter<D2>(&mut self, delimiter: D2)
-    where
-        H: Read<D2>,
-        D2: Delimiter + 'static,
-    {
-        self.switch = Some(reader::switch_to::<H, D2>(delimiter));
+    pub fn read_delimiter<D2: ReadBy<H>>(&mut self, delimiter: D2) {
+        self.switch = Some(delimiter.into_switch().0);
         self.core.redispatch = true;
     }
 

@@ -7,8 +7,8 @@ struct Lines;
 
 impl Handler for Lines {}
 
-// Two `Read` impls, so that the compiler names the missing one instead of
-// inferring the only one there is.
+// Two `Read` impls here; `one_impl_on_read_switch.rs` is the case with one
+// (where the compiler once inferred the delimiter from the only impl).
 impl Read<Raw> for Lines {
     fn on_read(&mut self, _stream: &mut Stream<Self, Raw>, _data: &[u8]) {}
 }
