@@ -30,8 +30,13 @@
 //! limit, [`next_frame`](Framer::next_frame) returns
 //! [`FrameError::Overflow`]: at once when a delimiter announces the frame's size
 //! (a length prefix), otherwise when the buffered bytes reach the limit.
-//! [`read_from`](Framer::read_from) never reads past the limit, so a peer
+//! [`read_from`][read_from] never reads past the limit, so a peer
 //! cannot make a framer buffer without bound.
+#![cfg_attr(feature = "std", doc = "\n\n[read_from]: Framer::read_from")]
+#![cfg_attr(
+    not(feature = "std"),
+    doc = "\n\n[read_from]: https://docs.rs/pants/latest/pants/struct.Framer.html#method.read_from"
+)]
 //!
 //! # Errors and what follows them
 //!
@@ -264,9 +269,14 @@ impl<D> Framer<D> {
 
     /// Appends bytes. Always accepted: several frames may arrive at once, and
     /// the limit applies to what cannot be cut (see [`next_frame`](Framer::next_frame)).
-    /// Use [`read_from`](Framer::read_from) or
+    /// Use [`read_from`][read_from] or
     /// [`spare_capacity`](Framer::spare_capacity) to read straight into the
     /// buffer without going over the limit.
+    #[cfg_attr(feature = "std", doc = "\n\n[read_from]: Framer::read_from")]
+    #[cfg_attr(
+        not(feature = "std"),
+        doc = "\n\n[read_from]: https://docs.rs/pants/latest/pants/struct.Framer.html#method.read_from"
+    )]
     pub fn push(&mut self, bytes: &[u8]) {
         self.spare_capacity(bytes.len())[..bytes.len()].copy_from_slice(bytes);
         self.end += bytes.len();

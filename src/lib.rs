@@ -38,6 +38,15 @@
 //! * `std` (default): everything that needs an operating system.
 //! * `regex` (default, needs `std`): [`delimiter::RegexSearch`] and [`delimiter::RegexMatch`].
 //! * `binrw` (default, needs `std`): [`delimiter::Binrw`] and [`pack::Binrw`].
+// Built without a feature, its items are linked on docs.rs instead.
+#![cfg_attr(
+    not(feature = "regex"),
+    doc = "\n\n[`delimiter::RegexSearch`]: https://docs.rs/pants/latest/pants/delimiter/struct.RegexSearch.html\n[`delimiter::RegexMatch`]: https://docs.rs/pants/latest/pants/delimiter/struct.RegexMatch.html"
+)]
+#![cfg_attr(
+    not(feature = "binrw"),
+    doc = "\n\n[`delimiter::Binrw`]: https://docs.rs/pants/latest/pants/delimiter/struct.Binrw.html\n[`pack::Binrw`]: https://docs.rs/pants/latest/pants/pack/struct.Binrw.html"
+)]
 #![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]

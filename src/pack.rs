@@ -6,6 +6,7 @@
 //! [`Zerocopy`], and (feature `binrw`) a `binrw::BinWrite` value wrapped in
 //! [`Binrw`]. Encoding never panics: an unrepresentable value is a
 //! [`PackError`].
+#![cfg_attr(not(feature = "binrw"), doc = "\n\n[`Binrw`]: https://docs.rs/pants/latest/pants/pack/struct.Binrw.html")]
 //!
 //! ```
 //! use pants::{pack::Zerocopy, NetStruct, Pack};
