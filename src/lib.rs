@@ -93,6 +93,35 @@ pub use server::{Server, ServerHandler};
 #[cfg(feature = "std")]
 pub use stream::{AnyDelimiter, Handler, Read, ReadBy, Stream, StreamBuilder, StreamId};
 
+/// The `zerocopy` crate that [`delimiter::Fixed`] and [`pack::Zerocopy`]
+/// build on, so that a protocol's fixed structs need no dependency of their
+/// own. Reading a `T` with `Fixed<T>` needs `T: FromBytes + KnownLayout +
+/// Immutable + Unaligned`; sending one with `pack::Zerocopy` needs
+/// `IntoBytes + Immutable`. Derived through this re-export, the derives are
+/// told where the crate is with `#[zerocopy(crate = "pants::zerocopy")]`:
+///
+/// ```
+/// use pants::zerocopy::{big_endian::U16, FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+/// use pants::{delimiter::Fixed, pack, Framer, Pack};
+///
+/// #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+/// #[zerocopy(crate = "pants::zerocopy")]
+/// #[repr(C)]
+/// struct Header {
+///     kind: u8,
+///     len: U16,
+/// }
+///
+/// let mut wire = Vec::new();
+/// pack::Zerocopy(&Header { kind: 7, len: U16::new(256) }).pack(&mut wire)?;
+/// let mut framer = Framer::new(Fixed::<Header>::new());
+/// framer.push(&wire);
+/// let header = framer.next_frame()?.unwrap();
+/// assert_eq!((header.kind, header.len.get()), (7, 256));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub use zerocopy;
+
 /// Derives [`NetStruct`](trait@NetStruct) (and so [`Pack`]) for a struct with
 /// named fields; see the [`netstruct`] module for field types and attributes.
 pub use pants_derive::NetStruct;

@@ -12,7 +12,9 @@ use crate::error::FrameError;
 /// copy). `T` is any `zerocopy` type that is `FromBytes + KnownLayout +
 /// Immutable + Unaligned`; byte order is part of the field types
 /// (`zerocopy::big_endian::U32` and friends). The buffer limit is raised to
-/// at least `size_of::<T>()`. A zero-sized `T` does not compile.
+/// at least `size_of::<T>()`. A zero-sized `T` does not compile. `zerocopy`
+/// is re-exported as [`pants::zerocopy`](crate::zerocopy), for protocols
+/// that do not depend on it themselves.
 ///
 /// ```
 /// use pants::{delimiter::Fixed, Framer};
