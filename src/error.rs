@@ -246,7 +246,10 @@ pub enum StreamError {
     /// started on it any more.
     #[error("the engine was dropped")]
     EngineDropped,
-    /// A handler callback panicked; the stream was closed.
+    /// Code given to [`Engine::with_stream`](crate::Engine::with_stream) or
+    /// [`Engine::with_server`](crate::Engine::with_server) panicked (the
+    /// panic's message); the stream or server was closed, as after a
+    /// panicking callback.
     #[error("a handler callback panicked: {0}")]
     Panicked(String),
 }

@@ -481,21 +481,24 @@ impl<S> Drop for ServerChannel<S> {
 
 impl<S: ServerHandler> ServerChannel<S> {
     fn call<R>(&mut self, f: impl FnOnce(&mut S, &mut Server) -> R) -> Option<R> {
+        self.try_call(f).ok()
+    }
+
+    /// Calls the handler, catching a panic (which closes the server): an
+    /// error if it panicked now ([`StreamError::Panicked`]) or before.
+    fn try_call<R>(&mut self, f: impl FnOnce(&mut S, &mut Server) -> R) -> Result<R, StreamError> {
         if self.poisoned {
-            return None;
+            return Err(StreamError::Closed("with_server"));
         }
         let (handler, server) = (&mut self.handler, &mut self.server);
         match catch_unwind(AssertUnwindSafe(|| f(handler, server))) {
-            Ok(r) => Some(r),
+            Ok(r) => Ok(r),
             Err(panic) => {
-                log::error!(
-                    "server {}: handler panicked, closing the server: {}",
-                    self.server.id,
-                    panic_message(&*panic)
-                );
+                let message = panic_message(&*panic);
+                log::error!("server {}: handler panicked, closing the server: {message}", self.server.id);
                 self.poisoned = true;
                 self.server.closing = Some(Closing::Close);
-                None
+                Err(StreamError::Panicked(message))
             }
         }
     }
@@ -659,9 +662,9 @@ impl Engine {
     ) -> Result<R, StreamError> {
         self.with_channel(id, |channel, engine| match channel.as_any().downcast_mut::<ServerChannel<S>>() {
             Some(server) => {
-                let result = server.call(f);
+                let result = server.try_call(f);
                 server.settle(engine);
-                result.ok_or(StreamError::Closed("with_server"))
+                result
             }
             None => Err(StreamError::WrongHandler(id)),
         })?

@@ -105,3 +105,45 @@ fn lines_then_count_over_tcp() {
     let log = log.borrow();
     assert_eq!(*log, ["connect", "line hello", "line 5", "body world", "close"]);
 }
+
+mod panics_in_with_stream {
+    use pants::delimiter::Raw;
+    use pants::{Engine, Handler, Read, Server, ServerHandler, Stream, StreamBuilder, StreamError};
+
+    struct Quiet;
+    impl Handler for Quiet {}
+    impl Read<Raw> for Quiet {
+        fn on_read(&mut self, _: &mut Stream<Self, Raw>, _: &[u8]) {}
+    }
+
+    #[test]
+    fn a_panic_inside_with_stream_is_an_error_and_closes_the_stream() {
+        let engine = Engine::new().unwrap();
+        let (ours, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let id = Stream::new(Quiet).attach_unix(&engine, ours).unwrap();
+        let error = engine.with_stream::<Quiet, ()>(id, |_, _| panic!("boom")).unwrap_err();
+        assert!(matches!(&error, StreamError::Panicked(message) if message == "boom"), "{error:?}");
+        // The stream is closed, as after a panicking callback.
+        assert!(engine.run_until(std::time::Duration::from_secs(5), || engine.channel_count() == 0).unwrap());
+    }
+
+    struct Refuser;
+    impl ServerHandler for Refuser {
+        type Handler = Quiet;
+        type Delimiter = Raw;
+        fn on_accept(&mut self, _: &mut Server, _: &pants::Address) -> Option<StreamBuilder<Quiet, Raw>> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_panic_inside_with_server_is_an_error_and_closes_the_server() {
+        let engine = Engine::new().unwrap();
+        let id = Server::new(Refuser).listen(&engine, "127.0.0.1:0").unwrap();
+        let error = engine.with_server::<Refuser, ()>(id, |_, _| panic!("bang")).unwrap_err();
+        assert!(matches!(&error, StreamError::Panicked(message) if message == "bang"), "{error:?}");
+        assert_eq!(engine.channel_count(), 0, "the server closed");
+        let again = engine.with_server::<Refuser, ()>(id, |_, _| ()).unwrap_err();
+        assert!(matches!(again, StreamError::NoSuchStream(_)), "{again:?}");
+    }
+}

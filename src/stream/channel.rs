@@ -82,12 +82,26 @@ impl<H: Handler> StreamChannel<H> {
     }
 
     /// Runs a typed closure from outside the stream's own events (a timer,
-    /// another stream, a resolver), then settles.
-    pub(crate) fn invoke<R>(&mut self, f: impl FnOnce(&mut H, &mut Stream<H>) -> R) -> Option<R> {
-        let mut out = None;
-        self.call(|h, s| out = Some(f(h, s)));
+    /// another stream, a resolver), then settles. An error if the handler
+    /// panicked before (the stream is closing), or if `f` panics (the stream
+    /// is then closed, as after a panicking callback).
+    pub(crate) fn invoke<R>(&mut self, f: impl FnOnce(&mut H, &mut Stream<H>) -> R) -> Result<R, StreamError> {
+        let stream = self.stream.as_mut().expect("stream present outside dispatch");
+        let result = if stream.core.poisoned {
+            Err(StreamError::Closed("with_stream"))
+        } else {
+            let handler = &mut self.handler;
+            match catch_unwind(AssertUnwindSafe(|| f(handler, stream))) {
+                Ok(out) => Ok(out),
+                Err(panic) => {
+                    let message = panic_message(&*panic);
+                    self.poison(message.clone());
+                    Err(StreamError::Panicked(message))
+                }
+            }
+        };
         self.settle();
-        out
+        result
     }
 
     /// Everything that follows readiness or a queued wake-up.
@@ -328,7 +342,7 @@ impl Engine {
         f: impl FnOnce(&mut H, &mut Stream<H>) -> R,
     ) -> Result<R, StreamError> {
         self.with_channel(id, |channel, _| match channel.as_any().downcast_mut::<StreamChannel<H>>() {
-            Some(stream) => stream.invoke(f).ok_or(StreamError::Closed("with_stream")),
+            Some(stream) => stream.invoke(f),
             None => Err(StreamError::WrongHandler(id)),
         })?
     }
