@@ -218,11 +218,18 @@
 //!
 //! ## 9. TLS
 //!
-//! Give a client stream [`TlsClient`](crate::tls::TlsClient) options with
-//! [`StreamBuilder::tls`](crate::StreamBuilder::tls), or a server
-//! [`TlsServer`](crate::tls::TlsServer) options with
-//! [`ServerBuilder::tls`](crate::server::ServerBuilder::tls). For STARTTLS,
-//! call [`Stream::start_tls`](crate::Stream::start_tls) inside a callback:
-//! TLS begins once the plain-text replies queued before it are sent, and
-//! plain text injected after that point is refused. Certificates are
-//! verified by default.
+//! With the `tls` feature (a default), give a client stream
+//! [`TlsClient`][TlsClient] options with [`StreamBuilder::tls`][builder-tls],
+//! or a server [`TlsServer`][TlsServer] options with
+//! [`ServerBuilder::tls`][server-tls]. For STARTTLS, call
+//! [`Stream::start_tls`][start-tls] inside a callback: TLS begins once the
+//! plain-text replies queued before it are sent, and plain text injected
+//! after that point is refused. Certificates are verified by default.
+#![cfg_attr(
+    feature = "tls",
+    doc = "\n\n[TlsClient]: crate::tls::TlsClient\n[builder-tls]: crate::StreamBuilder::tls\n[TlsServer]: crate::tls::TlsServer\n[server-tls]: crate::server::ServerBuilder::tls\n[start-tls]: crate::Stream::start_tls"
+)]
+#![cfg_attr(
+    not(feature = "tls"),
+    doc = "\n\n[TlsClient]: https://docs.rs/pants/latest/pants/tls/struct.TlsClient.html\n[builder-tls]: https://docs.rs/pants/latest/pants/struct.StreamBuilder.html#method.tls\n[TlsServer]: https://docs.rs/pants/latest/pants/tls/struct.TlsServer.html\n[server-tls]: https://docs.rs/pants/latest/pants/server/struct.ServerBuilder.html#method.tls\n[start-tls]: https://docs.rs/pants/latest/pants/struct.Stream.html#method.start_tls"
+)]

@@ -63,7 +63,7 @@ pub mod delimiter;
 pub mod engine;
 pub mod error;
 pub mod framer;
-#[cfg(feature = "tls")]
+#[cfg(feature = "std")]
 pub mod guide;
 pub mod netstruct;
 pub mod pack;
