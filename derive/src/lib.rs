@@ -22,7 +22,9 @@ use syn::{parse_macro_input, spanned::Spanned, Data, DeriveInput, Error, Fields,
 /// prefix is `FrameError::FieldTooLong` as soon as it is read, before any
 /// byte of the field is needed, and encoding a longer value is
 /// `PackError::TooLong`. `max` without `len`, a negative `max`, or one
-/// larger than the prefix type can hold, is a compile error.
+/// larger than the prefix type can hold, is a compile error. So is a struct
+/// with no bytes on the wire: no fields, or only zero-sized ones (`Pad<0>`,
+/// `[u8; 0]`), whose frames would be empty.
 #[proc_macro_derive(NetStruct, attributes(netstruct))]
 pub fn derive_net_struct(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -129,6 +131,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let name = &input.ident;
     let lt = lifetime.clone().unwrap_or_else(|| Lifetime::new("'__pants_buf", Span::call_site()));
     let self_ty = if lifetime.is_some() { quote!(#name<#lt>) } else { quote!(#name) };
+    let static_ty = if lifetime.is_some() { quote!(#name<'static>) } else { quote!(#name) };
     let frame_ty = if lifetime.is_some() { quote!(#name<'__pants_frame>) } else { quote!(#name) };
 
     let field_trait = quote!(::pants::netstruct::Field<#lt>);
@@ -222,8 +225,15 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     }
     let check_at = check_rest(&fields, &lt, quote!(::core::primitive::usize::MAX));
 
+    let zero_sized = format!(
+        "NetStruct `{name}` has no bytes on the wire (every field is zero-sized): its frames would be empty, \
+         and a framer could never get past one"
+    );
     Ok(quote! {
         #(#asserts)*
+
+        // Like an empty struct: a frame of zero bytes consumes nothing.
+        const _: () = ::core::assert!(<#static_ty as ::pants::netstruct::Field<'static>>::MIN_SIZE > 0, #zero_sized);
 
         #[automatically_derived]
         impl<#lt> #field_trait for #self_ty {
