@@ -227,9 +227,35 @@
 //! after that point is refused. Certificates are verified by default.
 #![cfg_attr(
     feature = "tls",
-    doc = "\n\n[TlsClient]: crate::tls::TlsClient\n[builder-tls]: crate::StreamBuilder::tls\n[TlsServer]: crate::tls::TlsServer\n[server-tls]: crate::server::ServerBuilder::tls\n[start-tls]: crate::Stream::start_tls"
+    doc = "\n\n[TlsClient]: crate::tls::TlsClient\n[builder-tls]: crate::StreamBuilder::tls\n[TlsServer]: crate::tls::TlsServer\n[server-tls]: crate::server::ServerBuilder::tls\n[start-tls]: crate::Stream::start_tls\n[plaintext]: crate::tls::TlsError::PlaintextAfterStartTls"
 )]
 #![cfg_attr(
     not(feature = "tls"),
-    doc = "\n\n[TlsClient]: https://docs.rs/pants/latest/pants/tls/struct.TlsClient.html\n[builder-tls]: https://docs.rs/pants/latest/pants/struct.StreamBuilder.html#method.tls\n[TlsServer]: https://docs.rs/pants/latest/pants/tls/struct.TlsServer.html\n[server-tls]: https://docs.rs/pants/latest/pants/server/struct.ServerBuilder.html#method.tls\n[start-tls]: https://docs.rs/pants/latest/pants/struct.Stream.html#method.start_tls"
+    doc = "\n\n[TlsClient]: https://docs.rs/pants/latest/pants/tls/struct.TlsClient.html\n[builder-tls]: https://docs.rs/pants/latest/pants/struct.StreamBuilder.html#method.tls\n[TlsServer]: https://docs.rs/pants/latest/pants/tls/struct.TlsServer.html\n[server-tls]: https://docs.rs/pants/latest/pants/server/struct.ServerBuilder.html#method.tls\n[start-tls]: https://docs.rs/pants/latest/pants/struct.Stream.html#method.start_tls\n[plaintext]: https://docs.rs/pants/latest/pants/tls/enum.TlsError.html#variant.PlaintextAfterStartTls"
 )]
+//!
+//! ## 10. For Pants users: what behaves differently
+//!
+//! Python's Pants 1.0 had bugs and surprises that a port should not carry
+//! over. This is what pants does instead:
+//!
+//! | Pants 1.0 | pants |
+//! |---|---|
+//! | cancelling a timer removed another one due at the same time | timers are cancelled by identity ([`TimerId`](crate::TimerId)) |
+//! | a cycle could not cancel itself | it can, from inside its own function |
+//! | `defer`/`cycle` counted from the last poll, so fired early | they count from the call, and never fire early |
+//! | one channel closing another mid-dispatch killed the engine; a reused fd could get another's events | ids carry a generation: events for a closed stream never reach its successor |
+//! | a refused connect was reported as a read error, and `on_close` came before `on_connect_error` | [`on_connect_error`](crate::Handler::on_connect_error), then `on_close` once (if the handler closes) |
+//! | an invalid address left the stream unusable; reconnecting raised | typed errors at once; a stream whose connect failed may `connect` again |
+//! | data arriving with the connection reached `on_read` before `on_connect` | `on_connect` always comes first |
+//! | a delimiter set outside `on_read` left buffered frames stuck | buffered bytes are cut again at once |
+//! | degenerate delimiters (`0`, `''`, an empty-matching regex) hung the loop | refused when built ([`DelimiterError`](crate::DelimiterError)), or at compile time |
+//! | overflow depended on how `recv` chunked the input; NetStruct string lengths were not limited | a length prefix over the limit is an overflow as soon as it is read; per-field `max` limits ([`netstruct`](crate::netstruct)) |
+//! | the peer's end of stream closed without flushing: replies to its last requests were lost | buffered frames are delivered, a partial frame is reported, replies are flushed (half-close) |
+//! | a `write_file` of zero bytes stalled the queue | nothing is queued for it |
+//! | `close()` towards a peer that never reads waited forever | idle and read timeouts give up on it |
+//! | `write_packed` used native byte order, unlike the NetStruct delimiters | the same derived struct reads and writes, in network order by default |
+//! | host names resolved with a blocking `getaddrinfo`; only the first address was tried | resolution off the loop; every address is tried in turn |
+//! | listening on a bare port made a second IPv6 "slave" server (different ports with port 0); UNIX listeners failed with `SO_REUSEPORT` | one dual-stack socket on `[::]`; UNIX sockets listen, and a stale socket file is replaced |
+//! | `EPIPE` and socket errors closed silently | every error reaches an error callback, typed ([`StreamError`](crate::StreamError)) |
+//! | plain text injected after `startSSL` was handed over as if it came through TLS | it is refused ([`TlsError::PlaintextAfterStartTls`][plaintext]) |
