@@ -13,7 +13,8 @@ use syn::{parse_macro_input, spanned::Spanned, Data, DeriveInput, Error, Fields,
 /// Derives `pants::NetStruct` for a struct with named fields.
 ///
 /// Struct attribute: `#[netstruct(little_endian)]` (default: big-endian,
-/// network order; `#[netstruct(big_endian)]` says so explicitly).
+/// network order; `#[netstruct(big_endian)]` says so explicitly), or
+/// `#[netstruct(native_endian)]`: this host's byte order (netstruct `=`).
 /// Field attribute: `#[netstruct(len = u16)]` on a `&[u8]`, `&str`, `Vec<u8>`
 /// or `String` field: a length prefix of that integer type, then the bytes.
 /// `#[netstruct(len = u32, max = 1048576)]` also limits the field's length:
@@ -69,8 +70,11 @@ struct FieldSpec<'a> {
 }
 
 fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
-    let little = struct_order(input)?;
-    let order = if little { quote!(::pants::netstruct::LittleEndian) } else { quote!(::pants::netstruct::BigEndian) };
+    let order = match struct_order(input)? {
+        ByteOrder::Big => quote!(::pants::netstruct::BigEndian),
+        ByteOrder::Little => quote!(::pants::netstruct::LittleEndian),
+        ByteOrder::Native => quote!(::pants::netstruct::NativeEndian),
+    };
 
     let data = match &input.data {
         Data::Struct(data) => data,
@@ -362,30 +366,44 @@ fn check_lifetimes(tokens: TokenStream2, lifetime: Option<&Lifetime>, name: &syn
     Ok(())
 }
 
-/// Parses `#[netstruct(little_endian)]` / `#[netstruct(big_endian)]`.
-fn struct_order(input: &DeriveInput) -> syn::Result<bool> {
-    let mut little = None;
+/// A struct's byte order attribute.
+#[derive(Clone, Copy)]
+enum ByteOrder {
+    Big,
+    Little,
+    Native,
+}
+
+/// Parses `#[netstruct(little_endian)]` / `#[netstruct(big_endian)]` /
+/// `#[netstruct(native_endian)]`.
+fn struct_order(input: &DeriveInput) -> syn::Result<ByteOrder> {
+    let mut order = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("netstruct")) {
         attr.parse_nested_meta(|meta| {
             let value = if meta.path.is_ident("little_endian") {
-                true
+                ByteOrder::Little
             } else if meta.path.is_ident("big_endian") {
-                false
+                ByteOrder::Big
+            } else if meta.path.is_ident("native_endian") {
+                ByteOrder::Native
             } else if meta.path.is_ident("native") {
                 return Err(meta.error(
-                    "native byte order (netstruct `@` or `=`) is not supported: it depends on the machine; \
-                     use `little_endian` or `big_endian`",
+                    "say which native layout: `native_endian` is netstruct `=` (this host's byte order, \
+                     standard sizes, no alignment); netstruct `@` also pads fields to their C alignment, \
+                     which pants never does: write the padding as `Pad<N>` fields",
                 ));
             } else {
-                return Err(meta.error("unknown netstruct struct attribute: expected `little_endian` or `big_endian`"));
+                return Err(meta.error(
+                    "unknown netstruct struct attribute: expected `little_endian`, `big_endian` or `native_endian`",
+                ));
             };
-            if little.replace(value).is_some() {
+            if order.replace(value).is_some() {
                 return Err(meta.error("byte order given twice"));
             }
             Ok(())
         })?;
     }
-    Ok(little.unwrap_or(false))
+    Ok(order.unwrap_or(ByteOrder::Big))
 }
 
 /// Parses `#[netstruct(len = T)]` and `#[netstruct(max = N)]` on a field.

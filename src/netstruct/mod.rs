@@ -48,8 +48,14 @@
 //! netstruct slices from the end of the buffer there, pants refuses.
 //!
 //! Byte order is network order (big-endian, netstruct `!` or `>`) unless the
-//! struct says `#[netstruct(little_endian)]` (netstruct `<`). Host-native
-//! layouts (`@`, `=`) are out of scope: they depend on the machine.
+//! struct says `#[netstruct(little_endian)]` (netstruct `<`) or
+//! `#[netstruct(native_endian)]` (netstruct `=`: this host's order,
+//! [`NativeEndian`], with standard sizes). netstruct `@` also pads each field
+//! to its C alignment (within each `$`-separated segment); pants never
+//! inserts padding, so a `@` format is written as `native_endian` with the
+//! padding spelled out as [`Pad<N>`] fields: `"@BI$"` is `b: u8`,
+//! `_pad: Pad<3>`, then a `u32`-prefixed string. Native layouts only fit
+//! peers on the same kind of machine; protocols between machines use `!`.
 //!
 //! # Incremental decoding
 //!
@@ -200,6 +206,34 @@ pub enum BigEndian {}
 /// Little-endian byte order (netstruct `<`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LittleEndian {}
+
+/// This host's byte order (netstruct `=`): [`LittleEndian`] on
+/// little-endian targets (x86_64, aarch64, riscv64...), [`BigEndian`] on
+/// big-endian ones. What `#[netstruct(native_endian)]` uses.
+///
+/// ```
+/// use pants::NetStruct;
+///
+/// /// netstruct `"=HI"`.
+/// #[derive(NetStruct, Debug, PartialEq)]
+/// #[netstruct(native_endian)]
+/// struct Sample {
+///     channel: u16,
+///     value: u32,
+/// }
+///
+/// let bytes = Sample { channel: 1, value: 2 }.to_bytes()?;
+/// assert_eq!(bytes, [&1u16.to_ne_bytes()[..], &2u32.to_ne_bytes()[..]].concat());
+/// # Ok::<(), pants::PackError>(())
+/// ```
+#[cfg(target_endian = "little")]
+pub type NativeEndian = LittleEndian;
+
+/// This host's byte order (netstruct `=`): [`LittleEndian`] on
+/// little-endian targets (x86_64, aarch64, riscv64...), [`BigEndian`] on
+/// big-endian ones. What `#[netstruct(native_endian)]` uses.
+#[cfg(target_endian = "big")]
+pub type NativeEndian = BigEndian;
 
 impl Order for BigEndian {
     const BIG: bool = true;
