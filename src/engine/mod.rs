@@ -509,16 +509,11 @@ impl Engine {
 
     fn put_back(&self, id: StreamId, mut channel: Box<dyn Channel>) {
         loop {
-            let ops: Vec<_> = {
-                let mut deferred = self.inner.deferred.borrow_mut();
-                if !deferred.iter().any(|(target, _)| *target == id) {
-                    break;
-                }
-                let (mine, others) = std::mem::take(&mut *deferred).into_iter().partition(|(t, _)| *t == id);
-                *deferred = others;
-                mine
-            };
-            for (_, op) in ops {
+            let ops = self.take_deferred(id);
+            if ops.is_empty() {
+                break;
+            }
+            for op in ops {
                 op(&mut *channel, self);
             }
         }

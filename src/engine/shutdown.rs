@@ -85,12 +85,10 @@ impl Engine {
                 }
             });
         }
-        for id in self.ids() {
-            let _ = self.with_channel(id, |channel, engine| channel.close(engine, true));
-        }
         let result = loop {
-            // Streams started while draining (a handler connecting in its
-            // `on_close`, say) are closed too.
+            // Every stream that is not closing yet: on the first pass all of
+            // them, then those started while draining (a handler connecting
+            // in its `on_close`, say).
             for id in self.ids() {
                 let _ = self.with_channel(id, |channel, engine| {
                     if !channel.is_closing() {

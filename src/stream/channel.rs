@@ -60,16 +60,24 @@ impl<H: Handler> StreamChannel<H> {
     /// Calls the handler, catching a panic. Returns false if it panicked or
     /// the handler is poisoned by an earlier panic.
     pub(super) fn call(&mut self, f: impl FnOnce(&mut H, &mut Stream<H>)) -> bool {
+        self.try_call(f).is_ok()
+    }
+
+    /// Calls the handler, catching a panic (which poisons it and closes the
+    /// stream): [`StreamError::Panicked`] if it panicked now,
+    /// [`StreamError::Closed`] if an earlier panic poisoned it.
+    fn try_call<R>(&mut self, f: impl FnOnce(&mut H, &mut Stream<H>) -> R) -> Result<R, StreamError> {
         let stream = self.stream.as_mut().expect("stream present outside dispatch");
         if stream.core.poisoned {
-            return false;
+            return Err(StreamError::Closed("with_stream"));
         }
         let handler = &mut self.handler;
         match catch_unwind(AssertUnwindSafe(|| f(handler, stream))) {
-            Ok(()) => true,
+            Ok(out) => Ok(out),
             Err(panic) => {
-                self.poison(panic_message(&*panic));
-                false
+                let message = panic_message(&*panic);
+                self.poison(message.clone());
+                Err(StreamError::Panicked(message))
             }
         }
     }
@@ -86,20 +94,7 @@ impl<H: Handler> StreamChannel<H> {
     /// panicked before (the stream is closing), or if `f` panics (the stream
     /// is then closed, as after a panicking callback).
     pub(crate) fn invoke<R>(&mut self, f: impl FnOnce(&mut H, &mut Stream<H>) -> R) -> Result<R, StreamError> {
-        let stream = self.stream.as_mut().expect("stream present outside dispatch");
-        let result = if stream.core.poisoned {
-            Err(StreamError::Closed("with_stream"))
-        } else {
-            let handler = &mut self.handler;
-            match catch_unwind(AssertUnwindSafe(|| f(handler, stream))) {
-                Ok(out) => Ok(out),
-                Err(panic) => {
-                    let message = panic_message(&*panic);
-                    self.poison(message.clone());
-                    Err(StreamError::Panicked(message))
-                }
-            }
-        };
+        let result = self.try_call(f);
         self.settle();
         result
     }
