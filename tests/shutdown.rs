@@ -213,8 +213,9 @@ fn at_the_connection_limit_refuse_closes_new_peers_at_once() {
     let refused = peer(move || read_all(third));
     let (got, _) = join(&engine, refused);
     assert!(got.is_empty(), "the refused peer got nothing but the end");
-    let asked = peer(move || (ask(&mut a, "a"), ask(&mut b, "b"), a));
-    let (ra, rb, a) = join(&engine, asked);
+    // Both come back, so that only `a` closes below (`b` stays open).
+    let asked = peer(move || (ask(&mut a, "a"), ask(&mut b, "b"), a, b));
+    let (ra, rb, a, b) = join(&engine, asked);
     assert_eq!((ra.as_str(), rb.as_str()), ("a\n", "b\n"));
     // Below the limit again, a new peer is accepted.
     drop(a);
@@ -224,6 +225,7 @@ fn at_the_connection_limit_refuse_closes_new_peers_at_once() {
     assert_eq!(join(&engine, asked), "room again\n");
     assert_eq!(log.count("refuse"), 1);
     assert_eq!(log.count("accept"), 3);
+    drop(b);
 }
 
 #[test]
