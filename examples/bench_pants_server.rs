@@ -73,7 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .listen(&engine, addr)?,
         other => return Err(format!("unknown protocol {other}; use raw, lines or len").into()),
     };
-    let Some(Address::Ip(local)) = engine.local_address(server)? else { return Err("no local address".into()) };
+    let Address::Ip(local) = engine.local_address(server)? else { return Err("no local address".into()) };
     println!("listening on {local}");
     std::io::stdout().flush()?;
     engine.run()?;

@@ -64,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tls = TlsServer::builder().certificate_files(&cert, &key).build()?;
     let engine = Engine::new()?;
     let server = Server::from_fn(move |_| Some(Stream::new(Echo { write_limit }))).tls(tls).listen(&engine, addr)?;
-    let Some(Address::Ip(local)) = engine.local_address(server)? else { return Err("no local address".into()) };
+    let Address::Ip(local) = engine.local_address(server)? else { return Err("no local address".into()) };
     println!("listening on {local}");
     std::io::stdout().flush()?;
     engine.run()?;

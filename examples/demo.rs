@@ -111,7 +111,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = Engine::new()?;
     let server = Server::from_fn(|_peer| Some(Stream::new(Referee { moves: 0 }).read_delimiter(Until::crlf())))
         .listen(&engine, "127.0.0.1:0")?;
-    let address = engine.local_address(server)?.ok_or("no address")?;
+    let address = engine.local_address(server)?;
     println!("[server] listening on {address}");
 
     let finished = Rc::new(RefCell::new(0));

@@ -161,6 +161,24 @@ pub enum PackError {
         /// The largest length the prefix can hold, or the field's `max`.
         max: u64,
     },
+    /// A frame of a fixed length ([`Count`](crate::delimiter::Count),
+    /// [`Array`](crate::delimiter::Array)) was given bytes of another
+    /// length.
+    #[error("the frame must be {expected} bytes long, not {len}")]
+    WrongLength {
+        /// The delimiter's length.
+        expected: usize,
+        /// The length given.
+        len: usize,
+    },
+    /// A frame for [`Until`](crate::delimiter::Until) holds its terminator
+    /// (starting at byte `at` of the frame, possibly running into the
+    /// terminator appended after it): the peer would cut the frame there.
+    #[error("the frame holds the terminator at byte {at}: the peer would cut it there")]
+    TerminatorInFrame {
+        /// Where the terminator starts in the frame.
+        at: usize,
+    },
     /// A binrw type failed to write itself.
     #[error("binrw could not write the value: {0}")]
     Binrw(String),

@@ -63,19 +63,7 @@ pub const DEFAULT_BUFFER_SIZE: usize = 64 * 1024;
 /// A receive buffer with a delimiter: see the [module docs](self).
 pub struct Framer<D> {
     delimiter: D,
-    /// Initialised storage; the buffered bytes are `buf[start..end]`.
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-    buffer_size: usize,
-    /// Do not decode again before this many bytes are buffered (what the
-    /// delimiter said it needs).
-    wait_for: usize,
-    /// Bytes were dropped ([`discard`](Framer::discard), [`clear`](Framer::clear)):
-    /// the delimiter's per-frame progress (a scan offset) no longer matches the
-    /// buffer, so it is [reset](Delimiter::reset) before the next decode. A flag
-    /// rather than a call because those methods need no `D: Delimiter` bound.
-    reset_pending: bool,
+    buffer: FrameBuffer,
 }
 
 impl<D: Delimiter> Framer<D> {
@@ -89,15 +77,7 @@ impl<D: Delimiter> Framer<D> {
     /// ```
     pub fn new(mut delimiter: D) -> Self {
         delimiter.reset();
-        Framer {
-            delimiter,
-            buf: Vec::new(),
-            start: 0,
-            end: 0,
-            buffer_size: DEFAULT_BUFFER_SIZE,
-            wait_for: 0,
-            reset_pending: false,
-        }
+        Framer { delimiter, buffer: FrameBuffer::new(DEFAULT_BUFFER_SIZE) }
     }
 
     /// Sets the buffer limit (Pants' `buffer_size`), builder style.
@@ -108,25 +88,25 @@ impl<D: Delimiter> Framer<D> {
     /// assert_eq!((framer.buffer_size(), framer.limit()), (10, 100));
     /// ```
     pub fn with_buffer_size(mut self, buffer_size: usize) -> Self {
-        self.buffer_size = buffer_size;
+        self.buffer.buffer_size = buffer_size;
         self
     }
 
     /// Sets the buffer limit. It applies from the next
     /// [`next_frame`](Framer::next_frame) on, to the bytes already buffered too.
     pub fn set_buffer_size(&mut self, buffer_size: usize) {
-        self.buffer_size = buffer_size;
+        self.buffer.buffer_size = buffer_size;
     }
 
     /// The buffer limit as set.
     pub fn buffer_size(&self) -> usize {
-        self.buffer_size
+        self.buffer.buffer_size
     }
 
     /// The effective limit: the buffer size raised to the delimiter's
     /// [`min_buffer`](Delimiter::min_buffer), and at least 1.
     pub fn limit(&self) -> usize {
-        self.buffer_size.max(self.delimiter.min_buffer()).max(1)
+        self.buffer.limit(&self.delimiter)
     }
 
     /// The delimiter.
@@ -136,7 +116,9 @@ impl<D: Delimiter> Framer<D> {
 
     /// Replaces the delimiter with another of the same type (a new
     /// [`Count`](crate::delimiter::Count), say). The bytes buffered are cut
-    /// with it from the next [`next_frame`](Framer::next_frame) on.
+    /// with it from the next [`next_frame`](Framer::next_frame) on. Nothing
+    /// is allocated: the same-type counterpart of
+    /// [`read_delimiter`](Framer::read_delimiter).
     ///
     /// ```
     /// use pants::{delimiter::Count, Framer};
@@ -150,24 +132,14 @@ impl<D: Delimiter> Framer<D> {
     pub fn set_delimiter(&mut self, mut delimiter: D) {
         delimiter.reset();
         self.delimiter = delimiter;
-        self.wait_for = 0;
-        self.reset_pending = false;
+        self.buffer.rewind();
     }
 
     /// Switches to a delimiter of another type: `Framer<D>` becomes
     /// `Framer<D2>`, keeping the buffered bytes, which are cut with the new
     /// delimiter (as when a Pants `on_read` sets `read_delimiter`).
-    pub fn read_delimiter<D2: Delimiter>(self, mut delimiter: D2) -> Framer<D2> {
-        delimiter.reset();
-        Framer {
-            delimiter,
-            buf: self.buf,
-            start: self.start,
-            end: self.end,
-            buffer_size: self.buffer_size,
-            wait_for: 0,
-            reset_pending: false,
-        }
+    pub fn read_delimiter<D2: Delimiter>(self, delimiter: D2) -> Framer<D2> {
+        Framer::from_buffer(self.buffer, delimiter)
     }
 
     /// Cuts the next frame, if the buffered bytes hold one.
@@ -177,16 +149,194 @@ impl<D: Delimiter> Framer<D> {
     /// [module docs](self) for errors.
     #[inline]
     pub fn next_frame(&mut self) -> Result<Option<D::Output<'_>>, FrameError> {
+        self.buffer.next_frame(&mut self.delimiter)
+    }
+
+    /// Reports the end of the input: `Ok` if nothing is left over,
+    /// [`FrameError::Truncated`] if bytes of an incomplete frame remain (they
+    /// stay buffered). Cut the frames that are there first: call
+    /// [`next_frame`](Framer::next_frame) until it returns `Ok(None)`.
+    ///
+    /// ```
+    /// use pants::{delimiter::Until, FrameError, Framer};
+    /// let mut framer = Framer::new(Until::lf());
+    /// framer.push(b"one\ntw");
+    /// while framer.next_frame()?.is_some() {}
+    /// assert_eq!(framer.finish(), Err(FrameError::Truncated { buffered: 2 }));
+    /// # Ok::<(), FrameError>(())
+    /// ```
+    pub fn finish(&self) -> Result<(), FrameError> {
+        match self.len() {
+            0 => Ok(()),
+            buffered => Err(FrameError::Truncated { buffered }),
+        }
+    }
+
+    /// A framer over `buffer` (its bytes and limit) with a new delimiter.
+    pub(crate) fn from_buffer(mut buffer: FrameBuffer, mut delimiter: D) -> Self {
+        delimiter.reset();
+        buffer.rewind();
+        Framer { delimiter, buffer }
+    }
+}
+
+impl<D> Framer<D> {
+    /// The bytes buffered and not yet cut into frames.
+    pub fn buffered(&self) -> &[u8] {
+        self.buffer.buffered()
+    }
+
+    /// How many bytes are buffered.
+    pub fn len(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Whether nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.buffer.is_empty()
+    }
+
+    /// The capacity of the receive buffer (what it holds in memory).
+    pub fn capacity(&self) -> usize {
+        self.buffer.buf.len()
+    }
+
+    /// Appends bytes. Always accepted: several frames may arrive at once, and
+    /// the limit applies to what cannot be cut (see [`next_frame`](Framer::next_frame)).
+    /// Use [`read_from`][read_from] or
+    /// [`spare_capacity`](Framer::spare_capacity) to read straight into the
+    /// buffer without going over the limit.
+    #[cfg_attr(feature = "std", doc = "\n\n[read_from]: Framer::read_from")]
+    #[cfg_attr(
+        not(feature = "std"),
+        doc = "\n\n[read_from]: https://docs.rs/pants/latest/pants/struct.Framer.html#method.read_from"
+    )]
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.push(bytes);
+    }
+
+    /// Makes room for at least `n` more bytes and returns the writable space
+    /// after the buffered bytes (possibly more than `n`). Write into it, then
+    /// call [`commit`](Framer::commit) with how many bytes were written.
+    ///
+    /// ```
+    /// use pants::{delimiter::Until, Framer};
+    /// let mut framer = Framer::new(Until::lf());
+    /// let space = framer.spare_capacity(3);
+    /// space[..3].copy_from_slice(b"a\nb");
+    /// framer.commit(3);
+    /// assert_eq!(framer.next_frame()?, Some(&b"a"[..]));
+    /// # Ok::<(), pants::FrameError>(())
+    /// ```
+    pub fn spare_capacity(&mut self, n: usize) -> &mut [u8] {
+        self.buffer.spare_capacity(n)
+    }
+
+    /// Marks `n` bytes written into [`spare_capacity`](Framer::spare_capacity)
+    /// as buffered.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is more than the spare capacity (a bug in the caller, never
+    /// caused by input).
+    pub fn commit(&mut self, n: usize) {
+        self.buffer.commit(n);
+    }
+
+    /// Drops up to `n` buffered bytes from the front (to skip a bad frame
+    /// after an error, say).
+    pub fn discard(&mut self, n: usize) {
+        self.buffer.discard(n);
+    }
+
+    /// Drops everything buffered. The buffer's memory is kept; see
+    /// [`release_memory`](Framer::release_memory).
+    pub fn clear(&mut self) {
+        self.buffer.clear();
+    }
+
+    /// Frees the buffer's memory if nothing is buffered (an idle connection
+    /// then holds no receive buffer), or shrinks it to what is buffered.
+    pub fn release_memory(&mut self) {
+        self.buffer.release_memory();
+    }
+
+    /// Takes the buffered bytes out, leaving the framer empty.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let bytes = self.buffered().to_vec();
+        self.clear();
+        bytes
+    }
+}
+
+/// A framer without its delimiter: the receive buffer, its limit and what
+/// the delimiter last said it needs. [`Framer`] is one of these plus a
+/// delimiter; a stream keeps one behind its type-erased reader, and lends
+/// the delimiter to the typed stream its `on_read` sees.
+pub(crate) struct FrameBuffer {
+    /// Initialised storage; the buffered bytes are `buf[start..end]`.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    buffer_size: usize,
+    /// Do not decode again before this many bytes are buffered (what the
+    /// delimiter said it needs).
+    wait_for: usize,
+    /// Bytes were dropped ([`discard`](FrameBuffer::discard),
+    /// [`clear`](FrameBuffer::clear)): the delimiter's per-frame progress (a
+    /// scan offset) no longer matches the buffer, so it is
+    /// [reset](Delimiter::reset) before the next decode. A flag rather than a
+    /// call because the buffer does not hold the delimiter.
+    reset_pending: bool,
+}
+
+impl FrameBuffer {
+    /// No bytes and no storage, with this limit.
+    pub(crate) const fn new(buffer_size: usize) -> Self {
+        FrameBuffer { buf: Vec::new(), start: 0, end: 0, buffer_size, wait_for: 0, reset_pending: false }
+    }
+
+    /// Forgets what the last delimiter said it needs: a new one decodes the
+    /// bytes buffered afresh.
+    pub(crate) fn rewind(&mut self) {
+        self.wait_for = 0;
+        self.reset_pending = false;
+    }
+
+    /// Takes the bytes and the storage out, leaving this buffer empty and
+    /// without storage (nothing is allocated).
+    #[cfg(feature = "std")]
+    pub(crate) fn take(&mut self) -> FrameBuffer {
+        core::mem::replace(self, FrameBuffer::new(self.buffer_size))
+    }
+
+    #[cfg(feature = "std")]
+    pub(crate) fn set_buffer_size(&mut self, buffer_size: usize) {
+        self.buffer_size = buffer_size;
+    }
+
+    /// [`Framer::limit`] for `delimiter`.
+    #[inline]
+    pub(crate) fn limit<D: Delimiter>(&self, delimiter: &D) -> usize {
+        self.buffer_size.max(delimiter.min_buffer()).max(1)
+    }
+
+    /// [`Framer::next_frame`], cutting with `delimiter`.
+    #[inline]
+    pub(crate) fn next_frame<'a, D: Delimiter>(
+        &'a mut self,
+        delimiter: &mut D,
+    ) -> Result<Option<D::Output<'a>>, FrameError> {
         if self.reset_pending {
-            self.delimiter.reset();
+            delimiter.reset();
             self.reset_pending = false;
         }
         let len = self.end - self.start;
         if len < self.wait_for {
-            return self.check_limit(self.wait_for).map(|()| None);
+            return self.check_limit(self.wait_for, delimiter).map(|()| None);
         }
         let buf = &self.buf[self.start..self.end];
-        match self.delimiter.decode(buf)? {
+        match delimiter.decode(buf)? {
             Decoded::Frame { frame, consumed } => {
                 if consumed == 0 {
                     return Err(FrameError::NoProgress);
@@ -210,14 +360,14 @@ impl<D: Delimiter> Framer<D> {
                     Needed::Unknown => 1,
                 };
                 self.wait_for = len.saturating_add(more);
-                self.check_limit(self.wait_for).map(|()| None)
+                self.check_limit(self.wait_for, delimiter).map(|()| None)
             }
         }
     }
 
     #[inline]
-    fn check_limit(&self, needed: usize) -> Result<(), FrameError> {
-        let limit = self.limit();
+    fn check_limit<D: Delimiter>(&self, needed: usize, delimiter: &D) -> Result<(), FrameError> {
+        let limit = self.limit(delimiter);
         if needed > limit {
             Err(FrameError::Overflow { limit, needed })
         } else {
@@ -225,96 +375,34 @@ impl<D: Delimiter> Framer<D> {
         }
     }
 
-    /// Reports the end of the input: `Ok` if nothing is left over,
-    /// [`FrameError::Truncated`] if bytes of an incomplete frame remain (they
-    /// stay buffered). Cut the frames that are there first: call
-    /// [`next_frame`](Framer::next_frame) until it returns `Ok(None)`.
-    ///
-    /// ```
-    /// use pants::{delimiter::Until, FrameError, Framer};
-    /// let mut framer = Framer::new(Until::lf());
-    /// framer.push(b"one\ntw");
-    /// while framer.next_frame()?.is_some() {}
-    /// assert_eq!(framer.finish(), Err(FrameError::Truncated { buffered: 2 }));
-    /// # Ok::<(), FrameError>(())
-    /// ```
-    pub fn finish(&self) -> Result<(), FrameError> {
-        match self.len() {
-            0 => Ok(()),
-            buffered => Err(FrameError::Truncated { buffered }),
-        }
-    }
-}
-
-impl<D> Framer<D> {
-    /// The bytes buffered and not yet cut into frames.
-    pub fn buffered(&self) -> &[u8] {
+    pub(crate) fn buffered(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
-    /// How many bytes are buffered.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.end - self.start
     }
 
-    /// Whether nothing is buffered.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.end == self.start
     }
 
-    /// The capacity of the receive buffer (what it holds in memory).
-    pub fn capacity(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// Appends bytes. Always accepted: several frames may arrive at once, and
-    /// the limit applies to what cannot be cut (see [`next_frame`](Framer::next_frame)).
-    /// Use [`read_from`][read_from] or
-    /// [`spare_capacity`](Framer::spare_capacity) to read straight into the
-    /// buffer without going over the limit.
-    #[cfg_attr(feature = "std", doc = "\n\n[read_from]: Framer::read_from")]
-    #[cfg_attr(
-        not(feature = "std"),
-        doc = "\n\n[read_from]: https://docs.rs/pants/latest/pants/struct.Framer.html#method.read_from"
-    )]
-    pub fn push(&mut self, bytes: &[u8]) {
+    fn push(&mut self, bytes: &[u8]) {
         self.spare_capacity(bytes.len())[..bytes.len()].copy_from_slice(bytes);
         self.end += bytes.len();
     }
 
-    /// Makes room for at least `n` more bytes and returns the writable space
-    /// after the buffered bytes (possibly more than `n`). Write into it, then
-    /// call [`commit`](Framer::commit) with how many bytes were written.
-    ///
-    /// ```
-    /// use pants::{delimiter::Until, Framer};
-    /// let mut framer = Framer::new(Until::lf());
-    /// let space = framer.spare_capacity(3);
-    /// space[..3].copy_from_slice(b"a\nb");
-    /// framer.commit(3);
-    /// assert_eq!(framer.next_frame()?, Some(&b"a"[..]));
-    /// # Ok::<(), pants::FrameError>(())
-    /// ```
-    pub fn spare_capacity(&mut self, n: usize) -> &mut [u8] {
+    fn spare_capacity(&mut self, n: usize) -> &mut [u8] {
         self.reserve(n);
         &mut self.buf[self.end..]
     }
 
-    /// Marks `n` bytes written into [`spare_capacity`](Framer::spare_capacity)
-    /// as buffered.
-    ///
-    /// # Panics
-    ///
-    /// If `n` is more than the spare capacity (a bug in the caller, never
-    /// caused by input).
-    pub fn commit(&mut self, n: usize) {
+    fn commit(&mut self, n: usize) {
         assert!(n <= self.buf.len() - self.end, "commit({n}) beyond the spare capacity");
         self.end += n;
     }
 
-    /// Drops up to `n` buffered bytes from the front (to skip a bad frame
-    /// after an error, say).
-    pub fn discard(&mut self, n: usize) {
+    fn discard(&mut self, n: usize) {
         self.start += n.min(self.len());
         self.wait_for = 0;
         self.reset_pending = true;
@@ -324,18 +412,14 @@ impl<D> Framer<D> {
         }
     }
 
-    /// Drops everything buffered. The buffer's memory is kept; see
-    /// [`release_memory`](Framer::release_memory).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.start = 0;
         self.end = 0;
         self.wait_for = 0;
         self.reset_pending = true;
     }
 
-    /// Frees the buffer's memory if nothing is buffered (an idle connection
-    /// then holds no receive buffer), or shrinks it to what is buffered.
-    pub fn release_memory(&mut self) {
+    fn release_memory(&mut self) {
         if self.is_empty() {
             self.buf = Vec::new();
             self.start = 0;
@@ -347,13 +431,6 @@ impl<D> Framer<D> {
             self.buf.truncate(self.end);
             self.buf.shrink_to_fit();
         }
-    }
-
-    /// Takes the buffered bytes out, leaving the framer empty.
-    pub fn take_buffered(&mut self) -> Vec<u8> {
-        let bytes = self.buffered().to_vec();
-        self.clear();
-        bytes
     }
 
     /// Ensures `buf[end..]` has at least `n` bytes. Moving the buffered bytes
@@ -383,50 +460,11 @@ impl<D> Framer<D> {
         self.start = 0;
         self.end = live;
     }
-}
 
-/// A framer's buffer without its delimiter: what a stream keeps while it
-/// switches delimiter type behind a type-erased reader.
-#[cfg(feature = "std")]
-pub(crate) struct RawBuffer {
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-    buffer_size: usize,
-}
-
-#[cfg(feature = "std")]
-impl RawBuffer {
-    /// No bytes, no storage.
-    pub(crate) fn empty() -> Self {
-        RawBuffer { buf: Vec::new(), start: 0, end: 0, buffer_size: DEFAULT_BUFFER_SIZE }
-    }
-}
-
-#[cfg(feature = "std")]
-impl<D: Delimiter> Framer<D> {
-    /// Splits off the delimiter, keeping the buffered bytes.
-    pub(crate) fn into_raw(self) -> RawBuffer {
-        RawBuffer { buf: self.buf, start: self.start, end: self.end, buffer_size: self.buffer_size }
-    }
-
-    /// A framer over `raw` with a new delimiter.
-    pub(crate) fn from_raw(raw: RawBuffer, mut delimiter: D) -> Self {
-        delimiter.reset();
-        Framer {
-            delimiter,
-            buf: raw.buf,
-            start: raw.start,
-            end: raw.end,
-            buffer_size: raw.buffer_size,
-            wait_for: 0,
-            reset_pending: false,
-        }
-    }
-
-    /// Gives a framer without storage the buffer `take` returns (a pooled
+    /// Gives a buffer without storage the one `take` returns (a pooled
     /// one), so an idle stream needs no buffer of its own. Does nothing (and
-    /// does not call `take`) if the framer has storage.
+    /// does not call `take`) if the buffer has storage.
+    #[cfg(feature = "std")]
     pub(crate) fn lend_storage(&mut self, take: impl FnOnce() -> Vec<u8>) {
         if self.is_empty() && self.buf.is_empty() {
             self.buf = take();
@@ -436,6 +474,7 @@ impl<D: Delimiter> Framer<D> {
     }
 
     /// Takes the storage back out if nothing is buffered.
+    #[cfg(feature = "std")]
     pub(crate) fn reclaim_storage(&mut self) -> Option<Vec<u8>> {
         if self.is_empty() && !self.buf.is_empty() {
             self.start = 0;
@@ -444,6 +483,24 @@ impl<D: Delimiter> Framer<D> {
         } else {
             None
         }
+    }
+
+    /// [`Framer::read_from`] with the limit given.
+    #[cfg(feature = "std")]
+    pub(crate) fn read_from<R: std::io::Read + ?Sized>(
+        &mut self,
+        source: &mut R,
+        max: usize,
+        limit: usize,
+    ) -> std::io::Result<usize> {
+        let room = limit.saturating_sub(self.len()).min(max);
+        if room == 0 {
+            return Ok(0);
+        }
+        let space = self.spare_capacity(room);
+        let n = source.read(&mut space[..room])?;
+        self.commit(n);
+        Ok(n)
     }
 }
 
@@ -463,14 +520,8 @@ impl<D: Delimiter> Framer<D> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_from<R: std::io::Read + ?Sized>(&mut self, source: &mut R, max: usize) -> std::io::Result<usize> {
-        let room = self.limit().saturating_sub(self.len()).min(max);
-        if room == 0 {
-            return Ok(0);
-        }
-        let space = self.spare_capacity(room);
-        let n = source.read(&mut space[..room])?;
-        self.commit(n);
-        Ok(n)
+        let limit = self.limit();
+        self.buffer.read_from(source, max, limit)
     }
 }
 
@@ -478,9 +529,9 @@ impl<D: core::fmt::Debug> core::fmt::Debug for Framer<D> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Framer")
             .field("delimiter", &self.delimiter)
-            .field("buffered", &(self.end - self.start))
-            .field("capacity", &self.buf.len())
-            .field("buffer_size", &self.buffer_size)
+            .field("buffered", &self.len())
+            .field("capacity", &self.capacity())
+            .field("buffer_size", &self.buffer.buffer_size)
             .finish()
     }
 }

@@ -124,7 +124,7 @@
 //! let engine = Engine::new()?;
 //! let server = Server::from_fn(|_peer| Some(Stream::new(Upper).read_delimiter(Until::lf())))
 //!     .listen(&engine, "127.0.0.1:0")?;
-//! let address = engine.local_address(server)?.unwrap();
+//! let address = engine.local_address(server)?;
 //! let answer = Rc::new(RefCell::new(None));
 //! Stream::new(Asker { answer: answer.clone() }).read_delimiter(Until::lf()).connect(&engine, address)?;
 //!

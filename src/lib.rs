@@ -59,6 +59,7 @@ extern crate self as pants;
 #[cfg(feature = "std")]
 pub mod address;
 pub mod delimiter;
+pub mod encode;
 #[cfg(feature = "std")]
 pub mod engine;
 pub mod error;
@@ -77,6 +78,7 @@ pub mod stream;
 pub mod tls;
 
 pub use delimiter::{Decoded, Delimiter, Needed};
+pub use encode::Encode;
 pub use error::{DelimiterError, FrameError, PackError};
 pub use framer::Framer;
 pub use netstruct::NetStruct;

@@ -86,13 +86,24 @@ where
     for<'b> T::Args<'b>: Default,
 {
     fn pack(&self, out: &mut Vec<u8>) -> Result<(), PackError> {
-        use alloc::string::ToString;
-        let start = out.len();
-        let mut cursor = binrw::io::Cursor::new(&mut *out);
-        cursor.set_position(start as u64);
-        self.0.write_options(&mut cursor, binrw::Endian::Big, Default::default()).map_err(|e| {
-            out.truncate(start);
-            PackError::Binrw(e.to_string())
-        })
+        write_binrw(self.0, binrw::Endian::Big, out)
     }
+}
+
+/// Appends `value` written by binrw in `endian` (for fields that do not
+/// declare one); on error nothing is appended.
+#[cfg(feature = "binrw")]
+pub(crate) fn write_binrw<T>(value: &T, endian: binrw::Endian, out: &mut Vec<u8>) -> Result<(), PackError>
+where
+    T: binrw::BinWrite + ?Sized,
+    for<'b> T::Args<'b>: Default,
+{
+    use alloc::string::ToString;
+    let start = out.len();
+    let mut cursor = binrw::io::Cursor::new(&mut *out);
+    cursor.set_position(start as u64);
+    value.write_options(&mut cursor, endian, Default::default()).map_err(|e| {
+        out.truncate(start);
+        PackError::Binrw(e.to_string())
+    })
 }

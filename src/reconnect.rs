@@ -524,7 +524,7 @@ pub fn retry_connect<H: Handler>(
 ///
 /// let engine = Engine::new()?;
 /// let server = Server::from_fn(|_peer| Some(Stream::new(Quiet))).listen(&engine, "127.0.0.1:0")?;
-/// let address = engine.local_address(server)?.unwrap();
+/// let address = engine.local_address(server)?;
 ///
 /// let connected = Rc::new(Cell::new(false));
 /// let timer = reconnect::connect_after(&engine, Duration::from_millis(20), Stream::new(Client(connected.clone())), address);

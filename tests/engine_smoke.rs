@@ -50,7 +50,7 @@ impl Read<Count> for Log {
 fn echo_server_round_trip() {
     let engine = Engine::new().unwrap();
     let server = Server::from_fn(|_| Some(Stream::new(Echo))).listen(&engine, "127.0.0.1:0").unwrap();
-    let Some(Address::Ip(addr)) = engine.local_address(server).unwrap() else { panic!("no address") };
+    let Address::Ip(addr) = engine.local_address(server).unwrap() else { panic!("no address") };
     let client = std::thread::spawn(move || {
         use std::io::{Read as _, Write as _};
         let mut s = std::net::TcpStream::connect(addr).unwrap();

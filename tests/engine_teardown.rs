@@ -65,7 +65,7 @@ fn cycle(drops: &Rc<AtomicUsize>, keep_engine: bool) {
     let server = Server::from_fn(move |_| Some(Stream::new(Counted::new(&d, &c, keep_engine))))
         .listen(&engine, "127.0.0.1:0")
         .unwrap();
-    let address = engine.local_address(server).unwrap().unwrap();
+    let address = engine.local_address(server).unwrap();
     Stream::new(Counted::new(drops, &connected, keep_engine)).connect(&engine, address).unwrap();
     wait(&engine, "both ends connected", || connected.load(Ordering::SeqCst) == 2);
     // Pending work that holds user state: dropped with the engine too.

@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 fn tcp_address(engine: &Engine, id: StreamId) -> SocketAddr {
     match engine.local_address(id).unwrap() {
-        Some(Address::Ip(addr)) => addr,
+        Address::Ip(addr) => addr,
         other => panic!("server {id} has no IP address: {other:?}"),
     }
 }

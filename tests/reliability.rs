@@ -62,7 +62,7 @@ static ALLOCATOR: Counting = Counting;
 
 fn tcp_address(engine: &Engine, id: StreamId) -> SocketAddr {
     match engine.local_address(id).unwrap() {
-        Some(Address::Ip(addr)) => addr,
+        Address::Ip(addr) => addr,
         other => panic!("server {id} has no IP address: {other:?}"),
     }
 }

@@ -138,7 +138,7 @@ fn echo_server(engine: &Engine) -> u16 {
     let id =
         Server::from_fn(|_| Some(Stream::new(Echo).read_delimiter(Until::lf()))).listen(engine, "127.0.0.1:0").unwrap();
     match engine.local_address(id).unwrap() {
-        Some(Address::Ip(addr)) => addr.port(),
+        Address::Ip(addr) => addr.port(),
         other => panic!("unexpected local address {other:?}"),
     }
 }

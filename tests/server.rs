@@ -27,7 +27,7 @@ fn run(engine: &Engine, what: &str, done: impl FnMut() -> bool) {
 
 fn tcp_address(engine: &Engine, id: StreamId) -> SocketAddr {
     match engine.local_address(id).unwrap() {
-        Some(Address::Ip(addr)) => addr,
+        Address::Ip(addr) => addr,
         other => panic!("server {id} has no IP address: {other:?}"),
     }
 }
@@ -286,7 +286,7 @@ fn unix_server_replaces_a_stale_socket_and_removes_its_file_on_close() {
     assert!(path.exists(), "std leaves the socket file behind");
 
     let server = Server::new(EchoServer::new(&log)).listen(&engine, path.as_path()).unwrap();
-    assert_eq!(engine.local_address(server).unwrap(), Some(Address::Unix(path.clone())));
+    assert_eq!(engine.local_address(server).unwrap(), Address::Unix(path.clone()));
     let mut peer = Peer::new(UnixStream::connect(&path).unwrap());
     peer.send("over unix\n");
     run(&engine, "echo over UNIX", || peer.pump().text() == "over unix\n");

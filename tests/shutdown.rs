@@ -21,7 +21,7 @@ fn connect(address: SocketAddr) -> TcpStream {
 }
 
 fn address_of(engine: &Engine, server: StreamId) -> SocketAddr {
-    match engine.local_address(server).unwrap().unwrap() {
+    match engine.local_address(server).unwrap() {
         Address::Ip(address) => address,
         other => panic!("not an IP address: {other}"),
     }

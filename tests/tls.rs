@@ -148,7 +148,7 @@ fn serve(engine: &Engine, log: &Log, tls: Option<TlsServer>, starttls: Option<Tl
         None => builder,
     };
     let id = builder.listen(engine, "127.0.0.1:0").unwrap();
-    let Some(Address::Ip(addr)) = engine.local_address(id).unwrap() else { panic!() };
+    let Address::Ip(addr) = engine.local_address(id).unwrap() else { panic!() };
     (id, addr.port())
 }
 

@@ -496,7 +496,7 @@ where
     D: pants::Delimiter + 'static,
 {
     let id = Server::from_fn(move |_| Some(make())).tls(tls).listen(engine, "127.0.0.1:0").unwrap();
-    let Some(Address::Ip(addr)) = engine.local_address(id).unwrap() else { panic!("no TCP address") };
+    let Address::Ip(addr) = engine.local_address(id).unwrap() else { panic!("no TCP address") };
     addr.port()
 }
 

@@ -1,7 +1,8 @@
 //! Compile-fail tests for the typestate: a stream can only read (start with
 //! or switch to) a delimiter its handler implements `Read` for, a frame
 //! cannot outlive the next `next_frame` call, and degenerate delimiters are
-//! refused at compile time. Each file in `tests/ui/typestate/` must fail to
+//! refused at compile time, and `send` only takes frames its stream's
+//! delimiter encodes. Each file in `tests/ui/typestate/` must fail to
 //! compile with the error in its `.stderr`.
 //!
 //! Regenerate with `TRYBUILD=overwrite cargo test --test typestate_ui`, then

@@ -97,7 +97,7 @@ pub fn server_address(usage: &'static str, default: &str) -> Result<Option<Strin
 
 /// The address `server` listens on (the port chosen, for port 0).
 pub fn local_address(engine: &Engine, server: StreamId) -> Result<Address, Box<dyn Error>> {
-    Ok(engine.local_address(server)?.ok_or("the server has no address")?)
+    Ok(engine.local_address(server)?)
 }
 
 /// Prints `listening on <address>` and flushes it at once: a script (or a

@@ -262,7 +262,7 @@ fn serve(address: Address) -> Result<(), Box<dyn Error>> {
     let server =
         Server::from_fn(move |_peer| Some(Stream::new(Client::new(state.clone())).read_delimiter(Until::lf())))
             .listen(&engine, address)?;
-    let local = engine.local_address(server)?.ok_or("the server has no local address")?;
+    let local = engine.local_address(server)?;
     *shared.address.borrow_mut() = local.to_string();
     common::print_listening(&local)?;
 

@@ -3,10 +3,13 @@
 use alloc::string::ToString;
 use core::marker::PhantomData;
 
-use binrw::{io::Cursor, BinRead, Endian};
+use alloc::vec::Vec;
+
+use binrw::{io::Cursor, BinRead, BinWrite, Endian};
 
 use super::{Decoded, Delimiter, Needed};
-use crate::error::FrameError;
+use crate::encode::Encode;
+use crate::error::{FrameError, PackError};
 
 /// Parses each frame as a `binrw` type `T` (built with its default
 /// arguments), for formats `#[derive(NetStruct)]` cannot express (magic
@@ -119,6 +122,18 @@ fn needs_more(error: &binrw::Error) -> bool {
         binrw::Error::EnumErrors { variant_errors, .. } => variant_errors.iter().any(|(_, e)| needs_more(e)),
         binrw::Error::Backtrace(bt) => needs_more(&bt.error),
         _ => false,
+    }
+}
+
+/// Writes a `T` with `binrw::BinWrite` (built with its default arguments),
+/// in this delimiter's byte order for fields that do not declare one.
+impl<T> Encode<&T> for Binrw<T>
+where
+    T: BinWrite,
+    for<'b> <T as BinWrite>::Args<'b>: Default,
+{
+    fn encode(&self, item: &T, out: &mut Vec<u8>) -> Result<(), PackError> {
+        crate::pack::write_binrw(item, self.endian, out)
     }
 }
 

@@ -1,7 +1,10 @@
 //! Exact byte counts: Pants' integer `read_delimiter`.
 
+use alloc::vec::Vec;
+
 use super::{take_exact, Decoded, Delimiter};
-use crate::error::{DelimiterError, FrameError};
+use crate::encode::Encode;
+use crate::error::{DelimiterError, FrameError, PackError};
 
 /// Cuts frames of exactly `n` bytes (Pants' integer `read_delimiter`). The
 /// framer's buffer limit is raised to at least `n`.
@@ -87,6 +90,42 @@ impl<const N: usize> Delimiter for Array<N> {
 
     fn min_buffer(&self) -> usize {
         N
+    }
+}
+
+/// Appends `bytes` if it is `expected` long.
+#[inline]
+fn encode_exact(bytes: &[u8], expected: usize, out: &mut Vec<u8>) -> Result<(), PackError> {
+    if bytes.len() != expected {
+        return Err(PackError::WrongLength { expected, len: bytes.len() });
+    }
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+/// Writes the bytes, which must be exactly [`size`](Count::size) long
+/// ([`PackError::WrongLength`] otherwise).
+///
+/// ```
+/// use pants::{delimiter::Count, Encode, PackError};
+/// let body = Count::new(3)?;
+/// assert_eq!(body.to_bytes(b"abc")?, b"abc");
+/// assert_eq!(body.to_bytes(b"ab"), Err(PackError::WrongLength { expected: 3, len: 2 }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl<T: AsRef<[u8]>> Encode<T> for Count {
+    #[inline]
+    fn encode(&self, item: T, out: &mut Vec<u8>) -> Result<(), PackError> {
+        encode_exact(item.as_ref(), self.0, out)
+    }
+}
+
+/// Writes the bytes, which must be exactly `N` long (always so for a
+/// `[u8; N]`; [`PackError::WrongLength`] otherwise).
+impl<const N: usize, T: AsRef<[u8]>> Encode<T> for Array<N> {
+    #[inline]
+    fn encode(&self, item: T, out: &mut Vec<u8>) -> Result<(), PackError> {
+        encode_exact(item.as_ref(), N, out)
     }
 }
 

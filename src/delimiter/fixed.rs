@@ -2,10 +2,13 @@
 
 use core::marker::PhantomData;
 
-use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
+use alloc::vec::Vec;
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use super::{Decoded, Delimiter, Needed};
-use crate::error::FrameError;
+use crate::encode::Encode;
+use crate::error::{FrameError, PackError};
 
 /// Cuts a fixed-size binary struct and hands it over as `&T`, laid over the
 /// receive buffer in place (Pants' `struct.Struct` delimiter, without the
@@ -58,6 +61,30 @@ impl<T: FromBytes + KnownLayout + Immutable + Unaligned + 'static> Delimiter for
 
     fn min_buffer(&self) -> usize {
         Self::SIZE
+    }
+}
+
+/// Writes `T`'s bytes (`T` must also be zerocopy's `IntoBytes`): what
+/// `Fixed<T>` lays back over the peer's buffer.
+///
+/// ```
+/// use pants::zerocopy::{big_endian::U16, FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+/// use pants::{delimiter::Fixed, Encode};
+///
+/// #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+/// #[zerocopy(crate = "pants::zerocopy")]
+/// #[repr(C)]
+/// struct Header { kind: u8, len: U16 }
+///
+/// let wire = Fixed::<Header>::new().to_bytes(&Header { kind: 7, len: U16::new(256) })?;
+/// assert_eq!(wire, [7, 1, 0]);
+/// # Ok::<(), pants::PackError>(())
+/// ```
+impl<T: IntoBytes + Immutable> Encode<&T> for Fixed<T> {
+    #[inline]
+    fn encode(&self, item: &T, out: &mut Vec<u8>) -> Result<(), PackError> {
+        out.extend_from_slice(item.as_bytes());
+        Ok(())
     }
 }
 

@@ -2,9 +2,13 @@
 
 use core::marker::PhantomData;
 
+use alloc::vec::Vec;
+
 use super::{Decoded, Delimiter};
-use crate::error::FrameError;
+use crate::encode::Encode;
+use crate::error::{FrameError, PackError};
 use crate::netstruct::NetStruct;
+use crate::Pack;
 
 /// Cuts one `#[derive(NetStruct)]` message per frame (Pants'
 /// `netstruct.NetStruct` delimiter). Borrowed fields point into the receive
@@ -50,5 +54,35 @@ impl<T: NetStruct> Delimiter for Packed<T> {
 
     fn min_buffer(&self) -> usize {
         T::MIN_SIZE
+    }
+}
+
+/// Writes a `T` of any lifetime (`Packed<Login<'_>>` sends a `&Login`
+/// borrowing anything): its [`NetStruct`] encoding, length prefixes
+/// included; [`PackError::TooLong`] for a byte string too long for its
+/// prefix or `max`.
+///
+/// ```
+/// use pants::{delimiter::Packed, Encode, NetStruct};
+///
+/// #[derive(NetStruct)]
+/// struct Login<'a> {
+///     #[netstruct(len = u8)]
+///     user: &'a str,
+/// }
+///
+/// let user = String::from("anna");
+/// let wire = Packed::<Login>::new().to_bytes(&Login { user: &user })?;
+/// assert_eq!(wire, b"\x04anna");
+/// # Ok::<(), pants::PackError>(())
+/// ```
+impl<T, V> Encode<&V> for Packed<T>
+where
+    T: NetStruct,
+    V: NetStruct<Frame<'static> = T::Frame<'static>> + ?Sized,
+{
+    #[inline]
+    fn encode(&self, item: &V, out: &mut Vec<u8>) -> Result<(), PackError> {
+        item.pack(out)
     }
 }

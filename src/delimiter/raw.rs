@@ -1,7 +1,10 @@
 //! Raw chunks: Pants' `read_delimiter = None`.
 
+use alloc::vec::Vec;
+
 use super::{Decoded, Delimiter, Needed};
-use crate::error::FrameError;
+use crate::encode::Encode;
+use crate::error::{FrameError, PackError};
 
 /// Hands over everything buffered, as one `&[u8]` frame (Pants'
 /// `read_delimiter = None`).
@@ -32,6 +35,15 @@ impl Delimiter for Raw {
         } else {
             Decoded::Frame { frame: buf, consumed: buf.len() }
         })
+    }
+}
+
+/// Writes the bytes as they are.
+impl<T: AsRef<[u8]>> Encode<T> for Raw {
+    #[inline]
+    fn encode(&self, item: T, out: &mut Vec<u8>) -> Result<(), PackError> {
+        out.extend_from_slice(item.as_ref());
+        Ok(())
     }
 }
 

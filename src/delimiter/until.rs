@@ -1,9 +1,12 @@
 //! A byte-string terminator: Pants' `read_delimiter = b"\r\n"`.
 
+use alloc::vec::Vec;
+
 use memchr::memmem::Finder;
 
 use super::{Decoded, Delimiter, Needed};
-use crate::error::{DelimiterError, FrameError};
+use crate::encode::Encode;
+use crate::error::{DelimiterError, FrameError, PackError};
 
 /// Cuts the bytes before a terminator; the terminator itself is dropped (Pants'
 /// string `read_delimiter`). Back-to-back terminators give empty frames, and a
@@ -179,6 +182,58 @@ impl Delimiter for Until {
     }
 }
 
+impl Until {
+    /// Where the peer would first find the terminator in `frame` followed by
+    /// the terminator, if before the end of `frame`: inside it, or starting
+    /// in its last bytes and running into the terminator (for terminators
+    /// that overlap themselves, such as `aba`).
+    fn early_terminator(&self, frame: &[u8]) -> Option<usize> {
+        let inside = match &self.search {
+            Search::Byte(finder) => finder.find(frame),
+            Search::Short(needle, len, last) => find_short(frame, 0, &needle[..*len], last),
+            Search::Bytes(finder) => finder.find(frame),
+        };
+        if inside.is_some() {
+            return inside;
+        }
+        let terminator = self.terminator();
+        // A match starting `k` bytes before the end of the frame: the
+        // frame ends with the terminator's first `k` bytes, and the rest
+        // of the terminator is also its start.
+        (1..terminator.len().min(frame.len() + 1))
+            .rev()
+            .find(|&k| frame.ends_with(&terminator[..k]) && terminator[k..] == terminator[..terminator.len() - k])
+            .map(|k| frame.len() - k)
+    }
+}
+
+/// Writes the bytes, then the terminator: `PONG` becomes `PONG\r\n` for
+/// [`Until::crlf`]. Bytes in which the peer would find the terminator
+/// before the end are [`PackError::TerminatorInFrame`] (a line holding a
+/// line break would arrive as two frames).
+///
+/// ```
+/// use pants::{delimiter::Until, Encode, PackError};
+/// let lines = Until::crlf();
+/// assert_eq!(lines.to_bytes(b"PONG")?, b"PONG\r\n");
+/// assert_eq!(lines.to_bytes("a\r\nb"), Err(PackError::TerminatorInFrame { at: 1 }));
+/// # Ok::<(), PackError>(())
+/// ```
+impl<T: AsRef<[u8]>> Encode<T> for Until {
+    #[inline]
+    fn encode(&self, item: T, out: &mut Vec<u8>) -> Result<(), PackError> {
+        let frame = item.as_ref();
+        if let Some(at) = self.early_terminator(frame) {
+            return Err(PackError::TerminatorInFrame { at });
+        }
+        let terminator = self.terminator();
+        out.reserve(frame.len() + terminator.len());
+        out.extend_from_slice(frame);
+        out.extend_from_slice(terminator);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +269,28 @@ mod tests {
                 continue;
             }
             assert_eq!(frame(d.decode(input).unwrap()), (&b"hello"[..], 10));
+        }
+    }
+
+    #[test]
+    fn encoding_refuses_what_the_peer_would_cut_early() {
+        let crlf = Until::crlf();
+        assert_eq!(crlf.to_bytes(b"ab\r").unwrap(), b"ab\r\r\n");
+        assert_eq!(crlf.to_bytes(b"").unwrap(), b"\r\n");
+        assert_eq!(crlf.to_bytes(b"a\nb").unwrap(), b"a\nb\r\n");
+        let aba = Until::new(b"aba").unwrap();
+        // "xab" + "aba" = "xababa": the peer finds "aba" at 1.
+        assert_eq!(aba.to_bytes(b"xab"), Err(PackError::TerminatorInFrame { at: 1 }));
+        assert_eq!(aba.to_bytes(b"xa").unwrap(), b"xaaba");
+        assert_eq!(aba.to_bytes(b"xb").unwrap(), b"xbaba");
+        let long = Until::new(b"<END>").unwrap();
+        assert_eq!(long.to_bytes(b"a<END"), Ok(b"a<END<END>".to_vec()));
+        assert_eq!(long.to_bytes(b"a<END>b"), Err(PackError::TerminatorInFrame { at: 1 }));
+        // Whatever is accepted decodes back to itself.
+        for body in [&b"xb"[..], b"xa", b"b", b"bb", b""] {
+            let wire = aba.to_bytes(body).unwrap();
+            let mut d = Until::new(b"aba").unwrap();
+            assert_eq!(frame(d.decode(&wire).unwrap()), (body, wire.len()));
         }
     }
 

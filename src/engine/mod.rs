@@ -626,10 +626,28 @@ impl Engine {
         self.on_channel(id, |channel, engine| channel.drain(engine))
     }
 
-    /// The local address of stream or server `id` (for a server listening on
-    /// port 0, the port it got).
-    pub fn local_address(&self, id: StreamId) -> Result<Option<crate::Address>, StreamError> {
-        self.with_channel(id, |channel, _| channel.local_address())
+    /// The local address of server or stream `id`: for a server listening
+    /// on port 0, the port it got. A listening server always has one; a
+    /// stream has one once connected ([`StreamError::NotConnected`] before,
+    /// [`StreamError::NoSuchStream`] once closed).
+    ///
+    /// ```
+    /// use pants::{delimiter::Raw, Address, Engine, Handler, Read, Server, Stream};
+    ///
+    /// struct Quiet;
+    /// impl Handler for Quiet {}
+    /// impl Read<Raw> for Quiet {
+    ///     fn on_read(&mut self, _stream: &mut Stream<Self, Raw>, _chunk: &[u8]) {}
+    /// }
+    ///
+    /// let engine = Engine::new()?;
+    /// let server = Server::from_fn(|_peer| Some(Stream::new(Quiet))).listen(&engine, "127.0.0.1:0")?;
+    /// let Address::Ip(address) = engine.local_address(server)? else { unreachable!() };
+    /// assert_ne!(address.port(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn local_address(&self, id: StreamId) -> Result<crate::Address, StreamError> {
+        self.with_channel(id, |channel, _| channel.local_address())?.ok_or(StreamError::NotConnected("local_address"))
     }
 
     /// The open connections of server `id`.

@@ -58,7 +58,7 @@ impl Engine {
     ///
     /// let engine = Engine::new()?;
     /// let server = Server::from_fn(|_| Some(Stream::new(Greeter))).listen(&engine, "127.0.0.1:0")?;
-    /// let address = engine.local_address(server)?.unwrap();
+    /// let address = engine.local_address(server)?;
     /// let peer = std::net::TcpStream::connect(address.to_string())?;
     /// engine.run_until(Duration::from_secs(5), || engine.channel_count() == 2)?;
     ///

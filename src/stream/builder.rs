@@ -12,7 +12,7 @@ use super::{Handler, Read, ReadBy, Stream};
 use crate::delimiter::{Delimiter, Raw};
 use crate::engine::Engine;
 use crate::error::StreamError;
-use crate::framer::{Framer, DEFAULT_BUFFER_SIZE};
+use crate::framer::DEFAULT_BUFFER_SIZE;
 use crate::{Address, StreamId};
 
 /// A stream being configured: its handler `H` and its first delimiter `D`,
@@ -144,11 +144,10 @@ impl<H: Handler, D: Delimiter + 'static> StreamBuilder<H, D> {
                 core.tls = super::tls_state::Tls::Pending(options);
             }
         }
-        let framer = Framer::new(self.delimiter).with_buffer_size(self.buffer_size);
         StreamChannel::new(
             self.handler,
-            Stream { core: Box::new(core), switch: None, _types: PhantomData },
-            Box::new(TypedReader { framer }),
+            Stream::from_core(core),
+            Box::new(TypedReader::new(self.delimiter, self.buffer_size)),
         )
     }
 

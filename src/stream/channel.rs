@@ -11,7 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::connect::check_connect;
 use super::core::{Close, Core, State};
-use super::reader::{Detached, Reader};
+use super::reader::Reader;
 use super::timeouts::arm_timeouts;
 use super::tls_state::{tls_close_sent, tls_wants_write};
 use super::write::flush;
@@ -51,10 +51,12 @@ impl<H: Handler> StreamChannel<H> {
         &mut self.reader
     }
 
-    /// Replaces the reader by the one `switch` builds over its buffer.
-    pub(super) fn switch_reader(&mut self, switch: Switch<H>) {
-        let old = std::mem::replace(&mut self.reader, Box::new(Detached));
-        self.reader = switch(old.into_raw());
+    /// Replaces the reader by `next`, which takes over the buffered bytes;
+    /// the replaced one is kept, empty, for a later switch back.
+    pub(super) fn switch_reader(&mut self, mut next: Switch<H>) {
+        next.adopt(self.reader.take_buffer());
+        let replaced = std::mem::replace(&mut self.reader, next);
+        self.stream().spares.put(replaced);
     }
 
     /// Calls the handler, catching a panic. Returns false if it panicked or

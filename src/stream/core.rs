@@ -190,6 +190,29 @@ impl Core {
         self.owe_on_write = true;
     }
 
+    /// Lets `encode` append to the send queue (after checking, for `what`,
+    /// that the stream can write); on error, what it appended is dropped
+    /// and nothing is queued.
+    #[inline]
+    pub(crate) fn append(
+        &mut self,
+        what: &'static str,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), crate::PackError>,
+    ) -> Result<(), StreamError> {
+        self.check_writable(what)?;
+        let engine = &self.engine;
+        let tail = self.out.tail(|| engine.take_send_buffer());
+        let before = tail.len();
+        if let Err(error) = encode(tail) {
+            tail.truncate(before);
+            return Err(error.into());
+        }
+        let n = tail.len() - before;
+        self.out.appended(n);
+        self.owe_on_write = true;
+        Ok(())
+    }
+
     /// Whether the producer should be asked for more now: producing, open,
     /// not closing, and the queue at most half the write limit.
     pub(crate) fn wants_production(&self) -> bool {

@@ -74,7 +74,6 @@ mod write;
 
 use std::fmt;
 use std::fs::File;
-use std::marker::PhantomData;
 use std::time::Duration;
 
 pub use crate::engine::StreamId;
@@ -83,6 +82,7 @@ pub(crate) use socket::Socket;
 
 use self::core::{Close, Core};
 use crate::delimiter::Delimiter;
+use crate::encode::Encode;
 use crate::engine::{Engine, TimerId};
 use crate::error::{FrameError, StreamError};
 use crate::pack::Pack;
@@ -240,27 +240,33 @@ pub trait Read<D: Delimiter>: Handler {
 /// }
 /// ```
 pub trait ReadBy<H>: Delimiter + Sized + 'static {
-    /// Builds the switch (the stream's reader over the new delimiter).
+    /// Makes this delimiter the stream's next one.
     #[doc(hidden)]
-    fn into_switch(self) -> SwitchTo<H>;
+    fn switch_stream<D>(self, stream: &mut Stream<H, D>);
 }
 
 impl<H: Read<D>, D: Delimiter + 'static> ReadBy<H> for D {
-    fn into_switch(self) -> SwitchTo<H> {
-        SwitchTo(reader::switch_to::<H, D>(self))
+    fn switch_stream<D0>(self, stream: &mut Stream<H, D0>) {
+        let next = stream.spares.reader_for(self);
+        if let Some(replaced) = stream.switch.replace(next) {
+            stream.spares.put(replaced);
+        }
     }
 }
 
-/// A delimiter switch being built (see [`ReadBy`]); nothing to use.
-#[doc(hidden)]
-pub struct SwitchTo<H>(Switch<H>);
-
 /// The delimiter parameter of a stream whose delimiter type is not known
-/// statically (in [`Handler`] callbacks). Never constructed.
+/// statically (in [`Handler`] callbacks). Cannot be constructed outside
+/// this crate, and implements no [`Encode`](crate::Encode): such a stream
+/// sends raw bytes, packed values, or frames of an encoder named with
+/// [`Stream::send_with`].
 #[derive(Debug)]
-pub enum AnyDelimiter {}
+pub struct AnyDelimiter {
+    _private: (),
+}
 
-type Switch<H> = Box<dyn FnOnce(crate::framer::RawBuffer) -> Box<dyn reader::Reader<H>>>;
+/// A delimiter switch: the next reader, its delimiter installed, waiting
+/// for the buffer.
+type Switch<H> = Box<dyn reader::Reader<H>>;
 
 /// A running stream, as its handler's callbacks see it: `H` is the handler
 /// type, `D` the delimiter that cut the frame being handled (or
@@ -268,7 +274,34 @@ type Switch<H> = Box<dyn FnOnce(crate::framer::RawBuffer) -> Box<dyn reader::Rea
 pub struct Stream<H, D = AnyDelimiter> {
     core: Box<Core>,
     switch: Option<Switch<H>>,
-    _types: PhantomData<fn() -> (H, D)>,
+    spares: reader::SpareReaders<H>,
+    /// In `on_read`, the delimiter that cut the frame (lent by the reader).
+    delimiter: D,
+}
+
+impl<H> Stream<H> {
+    /// A stream over `core` that reads nothing yet.
+    pub(super) fn from_core(core: Core) -> Self {
+        Stream {
+            core: Box::new(core),
+            switch: None,
+            spares: reader::SpareReaders::new(),
+            delimiter: AnyDelimiter { _private: () },
+        }
+    }
+
+    /// The typed stream `on_read` sees, holding the reader's delimiter.
+    fn lend<D>(self, delimiter: D) -> Stream<H, D> {
+        Stream { core: self.core, switch: self.switch, spares: self.spares, delimiter }
+    }
+}
+
+impl<H, D> Stream<H, D> {
+    /// The untyped stream back, and the delimiter for the reader.
+    fn give_back(self) -> (Stream<H>, D) {
+        let Stream { core, switch, spares, delimiter } = self;
+        (Stream { core, switch, spares, delimiter: AnyDelimiter { _private: () } }, delimiter)
+    }
 }
 
 impl<H: Handler> Stream<H> {
@@ -281,10 +314,6 @@ impl<H: Handler> Stream<H> {
 }
 
 impl<H: Handler, D> Stream<H, D> {
-    fn retype<D2>(self) -> Stream<H, D2> {
-        Stream { core: self.core, switch: self.switch, _types: PhantomData }
-    }
-
     /// This stream's id, for [`Engine::write_to`] and friends.
     pub fn id(&self) -> StreamId {
         self.core.id
@@ -381,15 +410,32 @@ impl<H: Handler, D> Stream<H, D> {
     /// [`NetStruct`](crate::NetStruct), or a zerocopy or binrw value in its
     /// [`pack`](crate::pack) wrapper. Nothing is queued if packing fails.
     pub fn write_packed(&mut self, value: &(impl Pack + ?Sized)) -> Result<(), StreamError> {
-        self.core.check_writable("write_packed")?;
-        let engine = &self.core.engine;
-        let tail = self.core.out.tail(|| engine.take_send_buffer());
-        let before = tail.len();
-        value.pack(tail)?;
-        let n = tail.len() - before;
-        self.core.out.appended(n);
-        self.core.owe_on_write = true;
-        Ok(())
+        self.core.append("write_packed", |out| value.pack(out))
+    }
+
+    /// Sends `item` as one frame of `encoder`'s protocol (see
+    /// [`Encode`]): the write side of any delimiter, whatever this stream
+    /// reads. Appended straight to the send queue (no allocation per frame);
+    /// batched and sent as [`write`](Stream::write) is. An encoding error
+    /// ([`StreamError::Pack`]) queues nothing.
+    ///
+    /// ```
+    /// use pants::{delimiter::{Packed, Until}, Handler, NetStruct, Read, Stream};
+    ///
+    /// #[derive(NetStruct)]
+    /// struct Score { points: u32 }
+    ///
+    /// /// Reads text commands, answers in binary.
+    /// struct Scorer;
+    /// impl Handler for Scorer {}
+    /// impl Read<Until> for Scorer {
+    ///     fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+    ///         let _ = stream.send_with(&Packed::<Score>::new(), &Score { points: line.len() as u32 });
+    ///     }
+    /// }
+    /// ```
+    pub fn send_with<I>(&mut self, encoder: &impl Encode<I>, item: I) -> Result<(), StreamError> {
+        self.core.append("send_with", |out| encoder.encode(item, out))
     }
 
     /// Queues `len` bytes of `file` from `offset` (`len` 0: to the end of the
@@ -442,8 +488,12 @@ impl<H: Handler, D> Stream<H, D> {
     /// are cut with the new delimiter at once (as when Pants' `on_read` set
     /// `read_delimiter`). Only compiles if the handler reads `D2`. Outside
     /// `on_read` (a timer, say) buffered frames are delivered at once, too.
+    ///
+    /// Nothing is allocated by a switch to a delimiter type this stream
+    /// used before (its reader is kept for reuse), so a protocol that
+    /// alternates between a few delimiters costs no allocation per frame.
     pub fn read_delimiter<D2: ReadBy<H>>(&mut self, delimiter: D2) {
-        self.switch = Some(delimiter.into_switch().0);
+        delimiter.switch_stream(self);
         self.core.redispatch = true;
     }
 
@@ -584,6 +634,42 @@ impl<H: Handler, D> Stream<H, D> {
             core::State::Closing | core::State::Closed { .. } => Err(StreamError::Closed("connect")),
             _ => Err(StreamError::AlreadyActive),
         }
+    }
+}
+
+impl<H: Handler, D> Stream<H, D> {
+    /// Sends `item` as one frame of the protocol this stream reads, encoded
+    /// by the delimiter that cut the frame being handled (see [`Encode`]):
+    /// in `on_read` of a [`Until::crlf`](crate::delimiter::Until::crlf)
+    /// stream, `send(b"PONG")` queues `PONG\r\n`; of a
+    /// [`Packed<T>`](crate::delimiter::Packed) stream, `send(&t)` queues a
+    /// packed `T`. Appended straight to the send queue, without an
+    /// allocation per frame; batched and sent as [`write`](Stream::write)
+    /// is. An encoding error ([`StreamError::Pack`]: a line holding its
+    /// terminator, a body of the wrong length, a string too long for its
+    /// prefix) queues nothing. [`send_with`](Stream::send_with) writes
+    /// frames of another delimiter.
+    ///
+    /// ```
+    /// use pants::{delimiter::Until, Handler, Read, Stream};
+    ///
+    /// struct Pong;
+    /// impl Handler for Pong {}
+    /// impl Read<Until> for Pong {
+    ///     fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+    ///         if line == b"PING" {
+    ///             stream.send(b"PONG").unwrap(); // PONG\r\n
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    #[inline]
+    pub fn send<I>(&mut self, item: I) -> Result<(), StreamError>
+    where
+        D: Encode<I>,
+    {
+        let Stream { core, delimiter, .. } = self;
+        core.append("send", |out| delimiter.encode(item, out))
     }
 }
 

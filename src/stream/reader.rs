@@ -1,7 +1,15 @@
-//! The type-erased reading side of a stream: a `Framer<D>` whose frames go to
-//! `<H as Read<D>>::on_read`. Switching delimiter replaces the reader while
-//! keeping the buffered bytes.
+//! The type-erased reading side of a stream: a [`FrameBuffer`] and a
+//! delimiter `D` whose frames go to `<H as Read<D>>::on_read`.
+//!
+//! While it delivers frames, the reader lends its delimiter to the typed
+//! `Stream<H, D>` that `on_read` receives (so that `Stream::send` encodes
+//! with it) and gets it back afterwards. Switching delimiter moves the
+//! buffer into the next reader; the previous one is kept, empty, among the
+//! stream's [`SpareReaders`], so that a protocol switching back and forth
+//! (a header line, then a counted body, then a header line...) allocates
+//! nothing once each of its delimiter types has been used.
 
+use std::any::{Any, TypeId};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -9,7 +17,7 @@ use super::{Read, Stream, Switch};
 use crate::delimiter::Delimiter;
 use crate::engine::panic_message;
 use crate::error::FrameError;
-use crate::framer::{Framer, RawBuffer};
+use crate::framer::FrameBuffer;
 
 /// What a dispatch run ended with.
 pub(crate) enum Dispatch<H> {
@@ -17,7 +25,8 @@ pub(crate) enum Dispatch<H> {
     Idle,
     /// The stream was closed by the handler; stop delivering.
     Stopped,
-    /// The handler switched delimiter: replace the reader and go on.
+    /// The handler switched delimiter: move the buffer into this reader and
+    /// go on with it.
     Switch(Switch<H>),
     /// The framer reported an error.
     Error(FrameError),
@@ -25,59 +34,46 @@ pub(crate) enum Dispatch<H> {
     Panicked(String),
 }
 
-pub(crate) trait Reader<H> {
+pub(crate) trait Reader<H>: 'static {
     /// Room left under the buffer limit.
     fn room(&self) -> usize;
     fn buffered(&self) -> usize;
     fn read_from(&mut self, source: &mut dyn io::Read, max: usize) -> io::Result<usize>;
     /// Delivers every whole frame buffered.
     fn dispatch(&mut self, stream: &mut Option<Stream<H>>, handler: &mut H) -> Dispatch<H>;
-    fn into_raw(self: Box<Self>) -> RawBuffer;
+    /// Takes the buffer (bytes and storage) out, leaving this reader empty.
+    fn take_buffer(&mut self) -> FrameBuffer;
+    /// Takes over `buffer`: its bytes are cut with this reader's delimiter,
+    /// from its start.
+    fn adopt(&mut self, buffer: FrameBuffer);
+    /// The delimiter type, to find a spare reader of the right type.
+    fn delimiter_type(&self) -> TypeId;
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
     /// Takes a pooled buffer from `take` if the reader has no storage.
     fn lend_storage(&mut self, take: &dyn Fn() -> Vec<u8>);
     fn reclaim_storage(&mut self) -> Option<Vec<u8>>;
     fn clear(&mut self);
 }
 
-/// The reader in place for the instant of a switch, between taking the old
-/// reader's buffer and building the new one over it. Zero-sized: boxing it
-/// allocates nothing. It holds no bytes and delivers nothing.
-pub(crate) struct Detached;
-
-impl<H> Reader<H> for Detached {
-    fn room(&self) -> usize {
-        0
-    }
-    fn buffered(&self) -> usize {
-        0
-    }
-    fn read_from(&mut self, _source: &mut dyn io::Read, _max: usize) -> io::Result<usize> {
-        Ok(0)
-    }
-    fn dispatch(&mut self, _stream: &mut Option<Stream<H>>, _handler: &mut H) -> Dispatch<H> {
-        Dispatch::Idle
-    }
-    fn into_raw(self: Box<Self>) -> RawBuffer {
-        RawBuffer::empty()
-    }
-    fn lend_storage(&mut self, _take: &dyn Fn() -> Vec<u8>) {}
-    fn reclaim_storage(&mut self) -> Option<Vec<u8>> {
-        None
-    }
-    fn clear(&mut self) {}
-}
-
 pub(crate) struct TypedReader<D> {
-    pub(crate) framer: Framer<D>,
+    buffer: FrameBuffer,
+    /// `None` only while lent to the typed stream of a dispatch.
+    delimiter: Option<D>,
 }
 
-/// The switch closure for `Stream::read_delimiter`.
-pub(crate) fn switch_to<H, D2>(delimiter: D2) -> Switch<H>
-where
-    H: Read<D2>,
-    D2: Delimiter + 'static,
-{
-    Box::new(move |raw| Box::new(TypedReader { framer: Framer::from_raw(raw, delimiter) }))
+impl<D: Delimiter> TypedReader<D> {
+    pub(crate) fn new(mut delimiter: D, buffer_size: usize) -> Self {
+        delimiter.reset();
+        TypedReader { buffer: FrameBuffer::new(buffer_size), delimiter: Some(delimiter) }
+    }
+
+    /// The buffer limit; 0 (no room) while the delimiter is lent.
+    fn limit(&self) -> usize {
+        match &self.delimiter {
+            Some(delimiter) => self.buffer.limit(delimiter),
+            None => 0,
+        }
+    }
 }
 
 impl<H, D> Reader<H> for TypedReader<D>
@@ -86,20 +82,24 @@ where
     D: Delimiter + 'static,
 {
     fn room(&self) -> usize {
-        self.framer.limit().saturating_sub(self.framer.len())
+        self.limit().saturating_sub(self.buffer.len())
     }
 
     fn buffered(&self) -> usize {
-        self.framer.len()
+        self.buffer.len()
     }
 
     fn read_from(&mut self, source: &mut dyn io::Read, max: usize) -> io::Result<usize> {
-        self.framer.read_from(source, max)
+        self.buffer.read_from(source, max, self.limit())
     }
 
     fn dispatch(&mut self, slot: &mut Option<Stream<H>>, handler: &mut H) -> Dispatch<H> {
         let Some(taken) = slot.take() else { return Dispatch::Stopped };
-        let mut stream: Stream<H, D> = taken.retype();
+        let Some(delimiter) = self.delimiter.take() else {
+            *slot = Some(taken);
+            return Dispatch::Stopped;
+        };
+        let mut stream: Stream<H, D> = taken.lend(delimiter);
         let outcome = loop {
             if stream.core.close.is_some() || stream.core.poisoned || !stream.core.can_read_plaintext() {
                 break Dispatch::Stopped;
@@ -108,8 +108,8 @@ where
                 // Backpressure: the rest waits until the queue drains.
                 break Dispatch::Idle;
             }
-            self.framer.set_buffer_size(stream.core.buffer_size);
-            let frame = match self.framer.next_frame() {
+            self.buffer.set_buffer_size(stream.core.buffer_size);
+            let frame = match self.buffer.next_frame(&mut stream.delimiter) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break Dispatch::Idle,
                 Err(e) => break Dispatch::Error(e),
@@ -121,23 +121,83 @@ where
                 break Dispatch::Switch(switch);
             }
         };
-        *slot = Some(stream.retype());
+        let (stream, delimiter) = stream.give_back();
+        self.delimiter = Some(delimiter);
+        *slot = Some(stream);
         outcome
     }
 
-    fn into_raw(self: Box<Self>) -> RawBuffer {
-        self.framer.into_raw()
+    fn take_buffer(&mut self) -> FrameBuffer {
+        self.buffer.take()
+    }
+
+    fn adopt(&mut self, buffer: FrameBuffer) {
+        self.buffer = buffer;
+        self.buffer.rewind();
+        if let Some(delimiter) = &mut self.delimiter {
+            delimiter.reset();
+        }
+    }
+
+    fn delimiter_type(&self) -> TypeId {
+        TypeId::of::<D>()
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
     }
 
     fn lend_storage(&mut self, take: &dyn Fn() -> Vec<u8>) {
-        self.framer.lend_storage(take);
+        self.buffer.lend_storage(take);
     }
 
     fn reclaim_storage(&mut self) -> Option<Vec<u8>> {
-        self.framer.reclaim_storage()
+        self.buffer.reclaim_storage()
     }
 
     fn clear(&mut self) {
-        self.framer.clear();
+        self.buffer.clear();
+    }
+}
+
+/// Readers a stream switched away from, kept (empty) for the next switch to
+/// their delimiter type: a switch to a type used before allocates nothing.
+/// At most [`SpareReaders::MAX`] are kept, the most recently used.
+pub(crate) struct SpareReaders<H> {
+    readers: Vec<Box<dyn Reader<H>>>,
+}
+
+impl<H> SpareReaders<H> {
+    /// More delimiter types than a protocol switches between in practice.
+    const MAX: usize = 4;
+
+    pub(crate) const fn new() -> Self {
+        SpareReaders { readers: Vec::new() }
+    }
+
+    /// A reader for `delimiter`: a spare one of its type if there is one
+    /// (its storage was taken out, so it holds no bytes), else a new one.
+    pub(crate) fn reader_for<D>(&mut self, delimiter: D) -> Switch<H>
+    where
+        H: Read<D>,
+        D: Delimiter + 'static,
+    {
+        let wanted = TypeId::of::<D>();
+        if let Some(at) = self.readers.iter().position(|reader| reader.delimiter_type() == wanted) {
+            if let Ok(mut reader) = self.readers.swap_remove(at).into_any().downcast::<TypedReader<D>>() {
+                reader.delimiter = Some(delimiter);
+                return reader;
+            }
+        }
+        Box::new(TypedReader::new(delimiter, 0))
+    }
+
+    /// Keeps `reader` for a later switch, dropping the oldest spare if
+    /// there are too many.
+    pub(crate) fn put(&mut self, reader: Box<dyn Reader<H>>) {
+        if self.readers.len() == Self::MAX {
+            self.readers.remove(0);
+        }
+        self.readers.push(reader);
     }
 }

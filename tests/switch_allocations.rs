@@ -1,0 +1,170 @@
+//! Delimiter switches allocate nothing in steady state.
+//!
+//! A RESP server (the `kv` example's pattern) switches delimiter four times
+//! per pipelined `GET key` request: `Until` for the `*2` and `$3` header
+//! lines, `Count` for each bulk body (with its CRLF), and back. Each reply
+//! goes out through the typed write side. A counting global allocator
+//! counts the allocations the engine's thread makes: after a warm-up
+//! (every delimiter type used once, the buffers pooled), serving thousands
+//! more requests, over a real loopback socket, must allocate nothing.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use pants::delimiter::{Count, Until};
+use pants::{Address, Engine, Handler, Read, Server, Stream};
+
+/// The system allocator, counting the allocations made on each thread.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    // `try_with`: a thread being torn down no longer has the counter.
+    let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+}
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments,
+// which upholds `GlobalAlloc`'s contract; counting touches only a
+// const-initialised thread-local `Cell`, which never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded unchanged (see the impl).
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded unchanged (see the impl).
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded unchanged (see the impl).
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged (see the impl).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const WARM_UP: u64 = 2_000;
+const MEASURED: u64 = 20_000;
+/// Requests the client sends before reading their replies (`-P 16`).
+const PIPELINE: usize = 16;
+
+/// The engine thread's allocation count when the warm-up ended and when the
+/// measured requests were served.
+#[derive(Default)]
+struct Marks {
+    after_warm_up: Option<u64>,
+    at_end: Option<u64>,
+}
+
+/// Serves `GET` requests in RESP: `*<n>` header, then `$<len>` and a body
+/// for each argument; replies `$5\r\nvalue\r\n`.
+struct Resp {
+    args_left: usize,
+    served: u64,
+    crlf: Until,
+    marks: std::rc::Rc<std::cell::RefCell<Marks>>,
+}
+
+impl Handler for Resp {}
+
+impl Read<Until> for Resp {
+    fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+        let number = |digits: &[u8]| std::str::from_utf8(digits).ok()?.parse::<usize>().ok();
+        match line.split_first() {
+            Some((b'*', digits)) => self.args_left = number(digits).expect("array length"),
+            Some((b'$', digits)) => {
+                let len = number(digits).expect("bulk length");
+                stream.read_delimiter(Count::new(len + 2).expect("not zero"));
+            }
+            _ => panic!("unexpected line {line:?}"),
+        }
+    }
+}
+
+impl Read<Count> for Resp {
+    fn on_read(&mut self, stream: &mut Stream<Self, Count>, body: &[u8]) {
+        assert!(body.ends_with(b"\r\n"));
+        self.args_left -= 1;
+        if self.args_left == 0 {
+            stream.send_with(&self.crlf, b"$5").unwrap();
+            stream.send_with(&self.crlf, b"value").unwrap();
+            self.served += 1;
+            let mut marks = self.marks.borrow_mut();
+            if self.served == WARM_UP {
+                marks.after_warm_up = Some(allocations());
+            } else if self.served == WARM_UP + MEASURED {
+                marks.at_end = Some(allocations());
+                stream.engine().stop();
+            }
+        }
+        stream.read_delimiter(self.crlf.clone());
+    }
+}
+
+#[test]
+fn pipelined_resp_requests_allocate_nothing_after_warm_up() {
+    let marks = std::rc::Rc::new(std::cell::RefCell::new(Marks::default()));
+    let engine = Engine::new().unwrap();
+    let for_server = marks.clone();
+    let server = Server::from_fn(move |_peer| {
+        let handler = Resp { args_left: 0, served: 0, crlf: Until::crlf(), marks: for_server.clone() };
+        Some(Stream::new(handler).read_delimiter(Until::crlf()))
+    })
+    .listen(&engine, "127.0.0.1:0")
+    .unwrap();
+    let Address::Ip(address) = engine.local_address(server).unwrap() else { panic!("not an IP address") };
+
+    let client = std::thread::spawn(move || {
+        let mut peer = TcpStream::connect(address).unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        peer.set_nodelay(true).unwrap();
+        let request = b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n";
+        let batch: Vec<u8> = request.repeat(PIPELINE);
+        let reply = b"$5\r\nvalue\r\n";
+        let mut replies = vec![0; reply.len() * PIPELINE];
+        let mut sent = 0;
+        while sent < WARM_UP + MEASURED {
+            peer.write_all(&batch).unwrap();
+            peer.read_exact(&mut replies).unwrap();
+            assert!(replies.chunks(reply.len()).all(|r| r == reply), "wrong replies");
+            sent += PIPELINE as u64;
+        }
+    });
+
+    // Bounded: the client's reads time out, and the engine stops once the
+    // last measured request is served.
+    engine.run().unwrap();
+    client.join().unwrap();
+    let marks = marks.borrow();
+    let (Some(start), Some(end)) = (marks.after_warm_up, marks.at_end) else {
+        panic!("the server did not serve every request")
+    };
+    assert_eq!(
+        end - start,
+        0,
+        "{} allocations for {MEASURED} requests ({:.3} per request)",
+        end - start,
+        (end - start) as f64 / MEASURED as f64
+    );
+}
