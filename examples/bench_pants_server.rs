@@ -47,8 +47,8 @@ impl Read<Until> for Lines {
 struct Frames;
 impl Handler for Frames {}
 
-impl Read<Packed<Frame<'static>>> for Frames {
-    fn on_read(&mut self, stream: &mut Stream<Self, Packed<Frame<'static>>>, frame: Frame<'_>) {
+impl Read<Packed<Frame<'_>>> for Frames {
+    fn on_read(&mut self, stream: &mut Stream<Self, Packed<Frame<'_>>>, frame: Frame<'_>) {
         let _ = stream.write_packed(&frame);
     }
 }

@@ -65,7 +65,7 @@ impl Member {
     fn choose_name(&mut self, stream: &mut Stream<Self, Until>, text: &str) {
         let name = if text.is_empty() { self.peer.clone() } else { text.to_string() };
         if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-            let _ = stream.write(format!("* names are at most {MAX_NAME} printable characters; your name?\n"));
+            let _ = stream.send(format!("* names are at most {MAX_NAME} printable characters; your name?"));
             return;
         }
         let id = stream.id();
@@ -73,17 +73,18 @@ impl Member {
             let mut room = self.room.borrow_mut();
             if room.members.iter().any(|(_, n)| *n == name) {
                 drop(room);
-                let _ = stream.write(format!("* {name} is taken; your name?\n"));
+                let _ = stream.send(format!("* {name} is taken; your name?"));
                 return;
             }
             room.members.push((id, name.clone()));
             room.names(id)
         };
         let greeting = match others.is_empty() {
-            true => format!("* hello, {name}! nobody else is here yet\n"),
-            false => format!("* hello, {name}! here: {}\n", others.join(", ")),
+            true => format!("* hello, {name}! nobody else is here yet"),
+            false => format!("* hello, {name}! here: {}", others.join(", ")),
         };
-        let _ = stream.write(greeting);
+        // `send` ends the line with the delimiter's terminator.
+        let _ = stream.send(greeting);
         self.broadcast(stream.engine(), id, &format!("* {name} joined"));
         println!("{} joined as {name}", self.peer);
         self.name = Some(name);
@@ -92,7 +93,7 @@ impl Member {
 
 impl Handler for Member {
     fn on_connect(&mut self, stream: &mut Stream<Self>) {
-        let _ = stream.write(b"* welcome to pants chat; your name? (empty: your address)\n");
+        let _ = stream.send_with(&Until::lf(), b"* welcome to pants chat; your name? (empty: your address)");
     }
 
     fn on_close(&mut self, stream: &mut Stream<Self>) {
@@ -104,7 +105,7 @@ impl Handler for Member {
     }
 
     fn on_overflow_error(&mut self, stream: &mut Stream<Self>, _error: FrameError) {
-        let _ = stream.write(format!("* lines are at most {MAX_LINE} bytes; bye\n"));
+        let _ = stream.send_with(&Until::lf(), format!("* lines are at most {MAX_LINE} bytes; bye"));
         stream.close();
     }
 }
@@ -118,13 +119,13 @@ impl Read<Until> for Member {
         match text {
             "" => {}
             "/quit" => {
-                let _ = stream.write(b"* bye\n");
+                let _ = stream.send(b"* bye");
                 stream.close();
             }
             "/who" => {
                 let mut names = vec![format!("{name} (you)")];
                 names.extend(self.room.borrow().names(stream.id()));
-                let _ = stream.write(format!("* here: {}\n", names.join(", ")));
+                let _ = stream.send(format!("* here: {}", names.join(", ")));
             }
             _ => {
                 println!("{name}: {text}");

@@ -52,19 +52,21 @@ impl Read<Until> for Referee {
         if line == b"BINARY" {
             // From the next frame on, this stream reads Move structs.
             stream.read_delimiter(Packed::<Move>::new());
-            let _ = stream.write(b"OK binary\r\n");
+            // `send` writes a frame of the protocol being read: "OK binary\r\n".
+            let _ = stream.send(b"OK binary");
         } else {
-            let _ = stream.write(b"OK hello\r\n");
+            let _ = stream.send(b"OK hello");
         }
     }
 }
 
-impl Read<Packed<Move<'static>>> for Referee {
-    fn on_read(&mut self, stream: &mut Stream<Self, Packed<Move<'static>>>, mv: Move<'_>) {
+impl Read<Packed<Move<'_>>> for Referee {
+    fn on_read(&mut self, stream: &mut Stream<Self, Packed<Move<'_>>>, mv: Move<'_>) {
         self.moves += 1;
         println!("[server] Move frame  player {} plays {}", mv.player, mv.square);
         let checksum = mv.square.bytes().map(u16::from).sum();
-        let _ = stream.write_packed(&Ack { moves_seen: self.moves, checksum });
+        // The reply is another struct: name its encoder.
+        let _ = stream.send_with(&Packed::<Ack>::new(), &Ack { moves_seen: self.moves, checksum });
     }
 }
 
@@ -78,7 +80,9 @@ struct Player {
 
 impl Handler for Player {
     fn on_connect(&mut self, stream: &mut Stream<Self>) {
-        let _ = stream.write(format!("HELLO {}\r\nBINARY\r\n", self.name));
+        let lines = Until::crlf();
+        let _ = stream.send_with(&lines, format!("HELLO {}", self.name));
+        let _ = stream.send_with(&lines, b"BINARY");
     }
 
     fn on_close(&mut self, _stream: &mut Stream<Self>) {
@@ -91,8 +95,9 @@ impl Read<Until> for Player {
         println!("[{}] line frame  {:?}", self.name, String::from_utf8_lossy(line));
         if line == b"OK binary" {
             stream.read_delimiter(Packed::<Ack>::new());
+            let moves = Packed::<Move>::new();
             for square in &self.squares {
-                let _ = stream.write_packed(&Move { player: self.id, square });
+                let _ = stream.send_with(&moves, &Move { player: self.id, square });
             }
         }
     }

@@ -55,7 +55,7 @@ impl Handler for Client {
     fn on_connect(&mut self, stream: &mut Stream<Self>) {
         for (id, command) in (1..).zip(self.commands.drain(..)) {
             let request = Request { id, op: command.op, key: &command.key, value: &command.value };
-            if let Err(e) = stream.write_packed(&request) {
+            if let Err(e) = stream.send_with(&Packed::<Request>::new(), &request) {
                 eprintln!("netstruct_client: cannot send {request:?}: {e}");
                 stream.close();
                 return;
@@ -83,8 +83,8 @@ impl Handler for Client {
     }
 }
 
-impl Read<Packed<Response<'static>>> for Client {
-    fn on_read(&mut self, stream: &mut Stream<Self, Packed<Response<'static>>>, response: Response<'_>) {
+impl Read<Packed<Response<'_>>> for Client {
+    fn on_read(&mut self, stream: &mut Stream<Self, Packed<Response<'_>>>, response: Response<'_>) {
         let Some(command) = self.waiting.remove(&response.id) else {
             eprintln!("netstruct_client: a response to no request: {response:?}");
             return stream.close_now();

@@ -11,7 +11,8 @@
 //! hand-written parser or encoder. The stream's delimiter is
 //! `Packed::<Request>::new()`, so `on_read` receives each request already
 //! decoded, its `key` and `value` borrowed straight from the receive buffer;
-//! replies go out with `write_packed`, encoded straight into the send queue.
+//! replies go out with `send_with(&Packed::<Response>::new(), ..)`, encoded
+//! straight into the send queue.
 //! The store is shared by every connection.
 //!
 //! A value is at most `MAX_VALUE` (1 MiB) bytes: `Request` says so with
@@ -73,15 +74,15 @@ impl Handler for Session {
     }
 }
 
-impl Read<Packed<Request<'static>>> for Session {
-    fn on_read(&mut self, stream: &mut Stream<Self, Packed<Request<'static>>>, request: Request<'_>) {
+impl Read<Packed<Request<'_>>> for Session {
+    fn on_read(&mut self, stream: &mut Stream<Self, Packed<Request<'_>>>, request: Request<'_>) {
         self.requests += 1;
         let mut store = self.store.borrow_mut();
         let (status, previous) = match request.op {
             OP_GET => match store.get(request.key) {
                 Some(value) => {
                     let response = Response { id: request.id, status: STATUS_OK, value };
-                    let _ = stream.write_packed(&response);
+                    let _ = stream.send_with(&Packed::<Response>::new(), &response);
                     return;
                 }
                 None => (STATUS_NOT_FOUND, None),
@@ -94,7 +95,7 @@ impl Read<Packed<Request<'static>>> for Session {
             _ => (STATUS_BAD_OP, None),
         };
         let value = previous.as_deref().unwrap_or_default();
-        let _ = stream.write_packed(&Response { id: request.id, status, value });
+        let _ = stream.send_with(&Packed::<Response>::new(), &Response { id: request.id, status, value });
     }
 }
 

@@ -19,19 +19,24 @@
 //!
 //! impl Handler for Greeter {
 //!     fn on_connect(&mut self, stream: &mut Stream<Self>) {
-//!         let _ = stream.write(b"hello, who are you?\r\n");
+//!         // No frame is being read here: name the encoder.
+//!         let _ = stream.send_with(&Until::crlf(), b"hello, who are you?");
 //!     }
 //! }
 //!
 //! impl Read<Until> for Greeter {
 //!     fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
 //!         self.greeted += 1;
-//!         let _ = stream.write([b"hi ", line, b"\r\n"].concat());
+//!         let _ = stream.write(b"hi ");
+//!         let _ = stream.send(line); // the line, then the terminator
 //!     }
 //! }
 //! ```
 //!
 //! `line` is a `&[u8]` pointing into the stream's receive buffer: no copy.
+//! [`send`](crate::Stream::send) writes a frame of the protocol being read:
+//! here the line and the `\r\n` that ends it, appended to the send queue
+//! without an allocation.
 //!
 //! ## 2. Delimiters
 //!
@@ -75,9 +80,11 @@
 //!     }
 //! }
 //!
-//! impl Read<Packed<Record<'static>>> for Service {
-//!     fn on_read(&mut self, stream: &mut Stream<Self, Packed<Record<'static>>>, record: Record<'_>) {
+//! impl Read<Packed<Record<'_>>> for Service {
+//!     fn on_read(&mut self, stream: &mut Stream<Self, Packed<Record<'_>>>, record: Record<'_>) {
 //!         println!("record {} ({} bytes)", record.id, record.body.len());
+//!         // A record back, borrowing the one received: no copy of the body.
+//!         let _ = stream.send(&Record { id: record.id + 1, body: record.body });
 //!         if record.id == 0 {
 //!             stream.read_delimiter(pants::delimiter::Until::crlf());
 //!         }
@@ -85,8 +92,22 @@
 //! }
 //! ```
 //!
-//! Without `impl Read<Packed<Record>> for Service`, the first `read_delimiter`
-//! would not compile.
+//! Without `impl Read<Packed<Record<'_>>> for Service`, the first
+//! `read_delimiter` would not compile, and the error names the missing
+//! `Read` impl.
+//!
+//! ### Naming a borrowed frame type: `'_`
+//!
+//! A struct that borrows the receive buffer (`Record<'a>`) is one type per
+//! buffer lifetime. Name it with `'_` wherever a delimiter or frame type is
+//! written: `impl Read<Packed<Record<'_>>>`, `Stream<Self, Packed<Record<'_>>>`,
+//! `record: Record<'_>`; and with no lifetime at all where Rust infers one,
+//! as in `Packed::<Record>::new()`. `'_` says "whatever buffer the frame
+//! came from"; `'static` would claim the frame lives forever, which a
+//! frame borrowed from a buffer never does (a frame typed `Record<'static>`
+//! in `on_read` is a lifetime mismatch). To keep a frame past `on_read`,
+//! copy out what you need (or give the struct owned fields, `Vec<u8>` and
+//! `String`, which make it `'static` for real).
 //!
 //! ## 4. Running it
 //!
@@ -103,7 +124,7 @@
 //! impl Handler for Upper {}
 //! impl Read<Until> for Upper {
 //!     fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
-//!         let _ = stream.write([&line.to_ascii_uppercase()[..], b"\n"].concat());
+//!         let _ = stream.send(line.to_ascii_uppercase());
 //!     }
 //! }
 //!
@@ -111,7 +132,7 @@
 //! struct Asker { answer: Rc<RefCell<Option<String>>> }
 //! impl Handler for Asker {
 //!     fn on_connect(&mut self, stream: &mut Stream<Self>) {
-//!         let _ = stream.write(b"quiet please\n");
+//!         let _ = stream.send_with(&Until::lf(), b"quiet please");
 //!     }
 //! }
 //! impl Read<Until> for Asker {
@@ -144,6 +165,13 @@
 //! [`write_now`](crate::Stream::write_now) sends at once instead (Pants'
 //! `flush=True`), without copying when nothing is queued: the call for an
 //! echo or a proxy forwarding large chunks.
+//! [`send`](crate::Stream::send) writes one frame of the protocol being read
+//! (see [`encode`](crate::encode): every built-in delimiter but the regex
+//! ones is also an encoder), [`send_with`](crate::Stream::send_with) one of
+//! any encoder's protocol; both encode straight into the queue and refuse
+//! what the peer could not cut back out (a line holding its terminator, a
+//! body of the wrong length) with a typed [`PackError`](crate::PackError),
+//! queueing nothing.
 //! [`write_packed`](crate::Stream::write_packed) encodes a NetStruct (or a
 //! zerocopy / binrw value) straight into the queue;
 //! [`write_file`](crate::Stream::write_file) sends a file with `sendfile`.
@@ -189,7 +217,7 @@
 //! impl Handler for Echo {}
 //! impl Read<Until> for Echo {
 //!     fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
-//!         let _ = stream.write([line, b"\n"].concat());
+//!         let _ = stream.send(line);
 //!     }
 //! }
 //!

@@ -672,42 +672,42 @@ const SKIPPED_PLATFORM_DEPENDENT: &[&str] = if cfg!(target_endian = "little") {
 type Check = fn(&Json) -> Trailing;
 
 const ROUNDTRIP: &[(&str, &str, Check)] = &[
-    ("doc-ih5b", "ih$5b", check_roundtrip::<Ih5b<'static>>),
-    ("doc-ih5b", "ih$5b", check_roundtrip::<Ih5bNested<'static>>),
-    ("doc-ih5b-2", "ih$5b", check_roundtrip::<Ih5b<'static>>),
-    ("doc-ih5b-2", "ih$5b", check_roundtrip::<Ih5bNested<'static>>),
-    ("len-b", "b$", check_roundtrip::<LenI8<'static>>),
-    ("len-B", "B$", check_roundtrip::<LenU8<'static>>),
+    ("doc-ih5b", "ih$5b", check_roundtrip::<Ih5b>),
+    ("doc-ih5b", "ih$5b", check_roundtrip::<Ih5bNested>),
+    ("doc-ih5b-2", "ih$5b", check_roundtrip::<Ih5b>),
+    ("doc-ih5b-2", "ih$5b", check_roundtrip::<Ih5bNested>),
+    ("len-b", "b$", check_roundtrip::<LenI8>),
+    ("len-B", "B$", check_roundtrip::<LenU8>),
     ("len-l", "l$", check_roundtrip::<LenL>),
-    ("order-gt-H", ">H$", check_roundtrip::<LenU16Explicit<'static>>),
-    ("order-lt-I", "<I$", check_roundtrip::<LenU32Le<'static>>),
-    ("order-eq-H", "=H$", check_roundtrip::<NativeLenU16<'static>>),
-    ("native-align-in-segment", "@BI$", check_roundtrip::<NativeAlignedBI<'static>>),
-    ("native-align-restarts", "@B$I", check_roundtrip::<NativeBThenI<'static>>),
+    ("order-gt-H", ">H$", check_roundtrip::<LenU16Explicit>),
+    ("order-lt-I", "<I$", check_roundtrip::<LenU32Le>),
+    ("order-eq-H", "=H$", check_roundtrip::<NativeLenU16>),
+    ("native-align-in-segment", "@BI$", check_roundtrip::<NativeAlignedBI>),
+    ("native-align-restarts", "@B$I", check_roundtrip::<NativeBThenI>),
     ("order-gt-Q", ">Q$", check_roundtrip::<LenU64>),
     ("order-lt-all", "<bBhHiIlLqQ", check_roundtrip::<AllLe>),
     ("order-bang-all", "!bBhHiIlLqQ", check_roundtrip::<AllBe>),
-    ("multi-mixed", "H$B$I$", check_roundtrip::<MultiMixed<'static>>),
-    ("multi-mixed", "H$B$I$", check_roundtrip::<MultiMixedNested<'static>>),
-    ("multi-with-tail", "B$H$I", check_roundtrip::<MultiWithTail<'static>>),
+    ("multi-mixed", "H$B$I$", check_roundtrip::<MultiMixed>),
+    ("multi-mixed", "H$B$I$", check_roundtrip::<MultiMixedNested>),
+    ("multi-with-tail", "B$H$I", check_roundtrip::<MultiWithTail>),
     ("multi-lt", "<H$I$", check_roundtrip::<MultiLe>),
-    ("rep-tail-3B", "B$3B", check_roundtrip::<RepTail3B<'static>>),
-    ("rep-2H", "2H$2H$", check_roundtrip::<Rep2H<'static>>),
-    ("rep-QB", "QB$", check_roundtrip::<RepQB<'static>>),
-    ("bool-1", "?B$?", check_roundtrip::<Bool1<'static>>),
+    ("rep-tail-3B", "B$3B", check_roundtrip::<RepTail3B>),
+    ("rep-2H", "2H$2H$", check_roundtrip::<Rep2H>),
+    ("rep-QB", "QB$", check_roundtrip::<RepQB>),
+    ("bool-1", "?B$?", check_roundtrip::<Bool1>),
     ("bool-normalise", "?", check_roundtrip::<OneBool>),
-    ("float-fd", "fB$d", check_roundtrip::<FloatFd<'static>>),
+    ("float-fd", "fB$d", check_roundtrip::<FloatFd>),
     ("float-round", "<fd", check_roundtrip::<FloatLe>),
     ("float-round", "<fd", check_roundtrip::<FloatLeNested>),
-    ("char-c", "cB$c", check_roundtrip::<CharC<'static>>),
-    ("fixed-s-pad", "10sB$", check_roundtrip::<FixedS<'static>>),
-    ("pascal-p", "5pB$", check_roundtrip::<PascalP<'static>>),
-    ("empty-B", "B$", check_roundtrip::<LenU8<'static>>),
-    ("empty-then-int", "B$H", check_roundtrip::<EmptyThenInt<'static>>),
-    ("max-b", "b$", check_roundtrip::<LenI8<'static>>),
-    ("max-B", "B$", check_roundtrip::<LenU8<'static>>),
+    ("char-c", "cB$c", check_roundtrip::<CharC>),
+    ("fixed-s-pad", "10sB$", check_roundtrip::<FixedS>),
+    ("pascal-p", "5pB$", check_roundtrip::<PascalP>),
+    ("empty-B", "B$", check_roundtrip::<LenU8>),
+    ("empty-then-int", "B$H", check_roundtrip::<EmptyThenInt>),
+    ("max-b", "b$", check_roundtrip::<LenI8>),
+    ("max-B", "B$", check_roundtrip::<LenU8>),
     ("no-string", "I", check_roundtrip::<NoString>),
-    ("binary-string", "H$", check_roundtrip::<LenU16<'static>>),
+    ("binary-string", "H$", check_roundtrip::<LenU16>),
 ];
 
 /// What a `Framer` did with the two trailing bytes (`de ad`) of `with_trailing`
@@ -1007,8 +1007,8 @@ where
 #[test]
 fn unpack_only_padding() {
     let data = data();
-    check_padding::<BPad<'static>>(vector(&data, "x-pad-after"), 1, b"\x02hi\x00");
-    check_padding::<Pad2H<'static>>(vector(&data, "x-pad-2x"), 2, b"\x00\x00\x00\x03abc");
+    check_padding::<BPad>(vector(&data, "x-pad-after"), 1, b"\x02hi\x00");
+    check_padding::<Pad2H>(vector(&data, "x-pad-2x"), 2, b"\x00\x00\x00\x03abc");
 }
 
 /// A negative length from a signed prefix: netstruct slices from the end of

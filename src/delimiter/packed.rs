@@ -19,9 +19,11 @@ use crate::Pack;
 /// `#[netstruct(max = ..)]` ([`FrameError::FieldTooLong`]). The buffer limit
 /// is raised to at least [`NetStruct::MIN_SIZE`].
 ///
-/// Name the type with an elided lifetime: `Packed::<Login>::new()` or, in a
-/// type, `Packed<Login<'static>>` (the lifetime is a placeholder; frames
-/// borrow the buffer).
+/// Name the type without a lifetime in expressions, `Packed::<Login>::new()`,
+/// and with `'_` in types: `impl Read<Packed<Login<'_>>>`,
+/// `Stream<Self, Packed<Login<'_>>>` (frames borrow the buffer, whatever its
+/// lifetime; the guide, `pants::guide`, says why).
+/// It is also the encoder of `Login`s ([`Encode`]), for `Stream::send`.
 ///
 /// ```
 /// use pants::{delimiter::Packed, Framer, NetStruct};

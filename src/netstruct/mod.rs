@@ -134,7 +134,7 @@ use crate::error::{FrameError, PackError};
 pub trait NetStruct {
     /// This type with its borrowed fields tied to a buffer of lifetime `'a`
     /// (`Msg<'a>` for `Msg<'x>`; `Self` for a type that borrows nothing).
-    type Frame<'a>: Field<'a>;
+    type Frame<'a>: Field<'a> + NetStruct;
 
     /// The fixed part of the encoding: every field's size, with each byte
     /// string counted as its length prefix alone (netstruct `minimum_size`).
@@ -190,6 +190,59 @@ pub trait NetStruct {
         let mut out = Vec::with_capacity(self.encoded_len());
         self.encode(&mut out)?;
         Ok(out)
+    }
+
+    /// Whether `frame` (a value of this struct borrowing any buffer, as
+    /// decoded) is this value on the wire: both encode to the same bytes.
+    /// The comparison a test needs between an expected value and a decoded
+    /// frame, even where their types differ only in lifetime and no
+    /// `PartialEq` connects them (in code generic over the struct, where
+    /// `T` and `T::Frame<'a>` are different types to the compiler). Two
+    /// values that cannot be encoded (a field too long) are not equal.
+    ///
+    /// ```
+    /// use core::fmt::Debug;
+    /// use pants::{delimiter::Packed, Framer, NetStruct};
+    ///
+    /// /// Decodes `value`'s encoding fed in every split: a helper for any
+    /// /// NetStruct (the `Debug` bounds only serve the failure message).
+    /// fn assert_round_trip<T>(value: &T)
+    /// where
+    ///     T: NetStruct + Debug,
+    ///     for<'a> T::Frame<'a>: Debug,
+    /// {
+    ///     let wire = value.to_bytes().unwrap();
+    ///     for split in 0..=wire.len() {
+    ///         let mut framer = Framer::new(Packed::<T>::new());
+    ///         framer.push(&wire[..split]);
+    ///         if split < wire.len() {
+    ///             assert!(framer.next_frame().unwrap().is_none());
+    ///         }
+    ///         framer.push(&wire[split..]);
+    ///         let frame = framer.next_frame().unwrap().unwrap();
+    ///         assert!(value.eq_frame(&frame), "{value:?} came back as {frame:?}");
+    ///     }
+    /// }
+    ///
+    /// #[derive(NetStruct, Debug)]
+    /// struct Note<'a> {
+    ///     id: u32,
+    ///     #[netstruct(len = u8)]
+    ///     text: &'a str,
+    /// }
+    ///
+    /// #[derive(NetStruct, Debug)]
+    /// struct Owned {
+    ///     #[netstruct(len = u16)]
+    ///     body: Vec<u8>,
+    /// }
+    ///
+    /// assert_round_trip(&Note { id: 7, text: "hi" });
+    /// assert_round_trip(&Owned { body: vec![1, 2, 3] });
+    /// ```
+    fn eq_frame<'f>(&self, frame: &Self::Frame<'f>) -> bool {
+        let (mut mine, mut theirs) = (Vec::with_capacity(self.encoded_len()), Vec::new());
+        self.encode(&mut mine).is_ok() && frame.encode(&mut theirs).is_ok() && mine == theirs
     }
 }
 

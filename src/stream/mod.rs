@@ -256,7 +256,7 @@ impl<H: Read<D>, D: Delimiter + 'static> ReadBy<H> for D {
 
 /// The delimiter parameter of a stream whose delimiter type is not known
 /// statically (in [`Handler`] callbacks). Cannot be constructed outside
-/// this crate, and implements no [`Encode`](crate::Encode): such a stream
+/// this crate, and implements no [`Encode`]: such a stream
 /// sends raw bytes, packed values, or frames of an encoder named with
 /// [`Stream::send_with`].
 #[derive(Debug)]
