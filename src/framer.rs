@@ -182,21 +182,25 @@ impl<D: Delimiter> Framer<D> {
 
 impl<D> Framer<D> {
     /// The bytes buffered and not yet cut into frames.
+    #[inline]
     pub fn buffered(&self) -> &[u8] {
         self.buffer.buffered()
     }
 
     /// How many bytes are buffered.
+    #[inline]
     pub fn len(&self) -> usize {
         self.buffer.len()
     }
 
     /// Whether nothing is buffered.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.buffer.is_empty()
     }
 
     /// The capacity of the receive buffer (what it holds in memory).
+    #[inline]
     pub fn capacity(&self) -> usize {
         self.buffer.buf.len()
     }
@@ -211,6 +215,7 @@ impl<D> Framer<D> {
         not(feature = "std"),
         doc = "\n\n[read_from]: https://docs.rs/pants/latest/pants/struct.Framer.html#method.read_from"
     )]
+    #[inline]
     pub fn push(&mut self, bytes: &[u8]) {
         self.buffer.push(bytes);
     }
@@ -228,6 +233,7 @@ impl<D> Framer<D> {
     /// assert_eq!(framer.next_frame()?, Some(&b"a"[..]));
     /// # Ok::<(), pants::FrameError>(())
     /// ```
+    #[inline]
     pub fn spare_capacity(&mut self, n: usize) -> &mut [u8] {
         self.buffer.spare_capacity(n)
     }
@@ -239,18 +245,21 @@ impl<D> Framer<D> {
     ///
     /// If `n` is more than the spare capacity (a bug in the caller, never
     /// caused by input).
+    #[inline]
     pub fn commit(&mut self, n: usize) {
         self.buffer.commit(n);
     }
 
     /// Drops up to `n` buffered bytes from the front (to skip a bad frame
     /// after an error, say).
+    #[inline]
     pub fn discard(&mut self, n: usize) {
         self.buffer.discard(n);
     }
 
     /// Drops everything buffered. The buffer's memory is kept; see
     /// [`release_memory`](Framer::release_memory).
+    #[inline]
     pub fn clear(&mut self) {
         self.buffer.clear();
     }
@@ -292,12 +301,14 @@ pub(crate) struct FrameBuffer {
 
 impl FrameBuffer {
     /// No bytes and no storage, with this limit.
+    #[inline]
     pub(crate) const fn new(buffer_size: usize) -> Self {
         FrameBuffer { buf: Vec::new(), start: 0, end: 0, buffer_size, wait_for: 0, reset_pending: false }
     }
 
     /// Forgets what the last delimiter said it needs: a new one decodes the
     /// bytes buffered afresh.
+    #[inline]
     pub(crate) fn rewind(&mut self) {
         self.wait_for = 0;
         self.reset_pending = false;
@@ -306,11 +317,13 @@ impl FrameBuffer {
     /// Takes the bytes and the storage out, leaving this buffer empty and
     /// without storage (nothing is allocated).
     #[cfg(feature = "std")]
+    #[inline]
     pub(crate) fn take(&mut self) -> FrameBuffer {
         core::mem::replace(self, FrameBuffer::new(self.buffer_size))
     }
 
     #[cfg(feature = "std")]
+    #[inline]
     pub(crate) fn set_buffer_size(&mut self, buffer_size: usize) {
         self.buffer_size = buffer_size;
     }
@@ -375,33 +388,40 @@ impl FrameBuffer {
         }
     }
 
+    #[inline]
     pub(crate) fn buffered(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.end - self.start
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.end == self.start
     }
 
+    #[inline]
     fn push(&mut self, bytes: &[u8]) {
         self.spare_capacity(bytes.len())[..bytes.len()].copy_from_slice(bytes);
         self.end += bytes.len();
     }
 
+    #[inline]
     fn spare_capacity(&mut self, n: usize) -> &mut [u8] {
         self.reserve(n);
         &mut self.buf[self.end..]
     }
 
+    #[inline]
     fn commit(&mut self, n: usize) {
         assert!(n <= self.buf.len() - self.end, "commit({n}) beyond the spare capacity");
         self.end += n;
     }
 
+    #[inline]
     fn discard(&mut self, n: usize) {
         self.start += n.min(self.len());
         self.wait_for = 0;
@@ -412,6 +432,7 @@ impl FrameBuffer {
         }
     }
 
+    #[inline]
     pub(crate) fn clear(&mut self) {
         self.start = 0;
         self.end = 0;
@@ -419,6 +440,7 @@ impl FrameBuffer {
         self.reset_pending = true;
     }
 
+    #[inline]
     fn release_memory(&mut self) {
         if self.is_empty() {
             self.buf = Vec::new();
@@ -436,6 +458,7 @@ impl FrameBuffer {
     /// Ensures `buf[end..]` has at least `n` bytes. Moving the buffered bytes
     /// to the front costs at most as much as the bytes consumed since the
     /// last move, so compaction is amortised O(1) per byte.
+    #[inline]
     fn reserve(&mut self, n: usize) {
         if self.buf.len() - self.end >= n {
             return;
@@ -465,6 +488,7 @@ impl FrameBuffer {
     /// one), so an idle stream needs no buffer of its own. Does nothing (and
     /// does not call `take`) if the buffer has storage.
     #[cfg(feature = "std")]
+    #[inline]
     pub(crate) fn lend_storage(&mut self, take: impl FnOnce() -> Vec<u8>) {
         if self.is_empty() && self.buf.is_empty() {
             self.buf = take();
@@ -475,6 +499,7 @@ impl FrameBuffer {
 
     /// Takes the storage back out if nothing is buffered.
     #[cfg(feature = "std")]
+    #[inline]
     pub(crate) fn reclaim_storage(&mut self) -> Option<Vec<u8>> {
         if self.is_empty() && !self.buf.is_empty() {
             self.start = 0;
@@ -487,6 +512,7 @@ impl FrameBuffer {
 
     /// [`Framer::read_from`] with the limit given.
     #[cfg(feature = "std")]
+    #[inline]
     pub(crate) fn read_from<R: std::io::Read + ?Sized>(
         &mut self,
         source: &mut R,

@@ -10,7 +10,9 @@
 //! This part of the crate is the framing core, and it is sans-IO: the
 //! [`Delimiter`] trait, the built-in [`delimiter`]s, [`#[derive(NetStruct)]`](derive@NetStruct)
 //! and the [`Framer`] work on any bytes, with no socket, and build for
-//! `#![no_std]` targets with `alloc` (`default-features = false`).
+//! `#![no_std]` targets with `alloc` (`default-features = false`). The
+//! write side is sans-IO too: each built-in delimiter (the regex ones
+//! excepted) is also an [`Encode`]r of the frames it cuts.
 //!
 //! ```
 //! use pants::{delimiter::{Packed, Until}, Framer, NetStruct};
