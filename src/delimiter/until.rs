@@ -1,5 +1,6 @@
 //! A byte-string terminator: Pants' `read_delimiter = b"\r\n"`.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use memchr::memmem::Finder;
@@ -36,16 +37,17 @@ pub struct Until {
     scanned: usize,
 }
 
-// One per delimiter, so the size difference costs nothing; boxing the
-// finder would add an indirection to every search.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Search {
     Byte(ByteFinder),
     /// 2 to 4 bytes (`\r\n`, `\r\n\r\n`): `memchr` for the last byte,
     /// then a comparison, beats a `memmem` search on short lines.
     Short([u8; 4], usize, ByteFinder),
-    Bytes(Finder<'static>),
+    /// Boxed: a `memmem` finder is 288 bytes, which every `Until` would
+    /// carry otherwise, and a stream moves its delimiter twice per batch of
+    /// frames (lending it to the typed stream `on_read` sees). One pointer
+    /// more per search of a long terminator costs nothing measurable.
+    Bytes(Box<Finder<'static>>),
 }
 
 /// `memchr` for one byte, with the SIMD searcher set up once: the free
@@ -113,7 +115,7 @@ impl Until {
                 needle[..bytes.len()].copy_from_slice(bytes);
                 Search::Short(needle, bytes.len(), ByteFinder::new(bytes[bytes.len() - 1]))
             }
-            bytes => Search::Bytes(Finder::new(bytes).into_owned()),
+            bytes => Search::Bytes(Box::new(Finder::new(bytes).into_owned())),
         };
         Ok(Until { search, scanned: 0 })
     }

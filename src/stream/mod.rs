@@ -16,7 +16,8 @@
 //!
 //! impl Handler for Client {
 //!     fn on_connect(&mut self, stream: &mut Stream<Self>) {
-//!         stream.write(b"HELLO\r\n").unwrap();
+//!         // Outside on_read, the frame's encoder is named: "HELLO\r\n".
+//!         stream.send_with(&Until::crlf(), b"HELLO").unwrap();
 //!     }
 //! }
 //!
@@ -41,6 +42,15 @@
 //! engine.run()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Writing
+//!
+//! [`Stream::send`] writes one frame of the protocol being read, encoded by
+//! the delimiter that cut the frame `on_read` is handling (a line and its
+//! terminator, a packed struct: see [`encode`](crate::encode));
+//! [`Stream::send_with`] writes one of any encoder's protocol, in any
+//! callback. [`write`](Stream::write) and its siblings send raw bytes. All
+//! of them queue, and what a callback batch queued goes out together.
 //!
 //! # Lifecycle
 //!
