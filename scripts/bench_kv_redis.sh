@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The `kv` example against redis-server, side by side in one run, with
+# redis-benchmark as the load.
+#
+#   scripts/bench_kv_redis.sh                  # SET and GET at -P 1 and -P 16, 2 rounds
+#   ROUNDS=3 TESTS=set,get,incr PIPELINES="1 16 64" scripts/bench_kv_redis.sh
+#   REQUESTS=200000 CLIENTS=50 scripts/bench_kv_redis.sh
+#
+# Installs redis-server (Debian's package, as CI installs redis-tools) if it
+# is missing. Both servers run pinned to core 0, redis-benchmark to core 1
+# (taskset); each round runs every test against kv then redis, alternating
+# which goes first. Prints requests per second, and the ratio kv / redis of
+# the medians over the rounds. Bounded: ROUNDS x tests x pipelines x 2 runs
+# of REQUESTS requests each (about 2 minutes with the defaults).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-2}
+TESTS=${TESTS:-set,get}
+PIPELINES=${PIPELINES:-1 16}
+REQUESTS=${REQUESTS:-200000}
+CLIENTS=${CLIENTS:-50}
+KV_PORT=${KV_PORT:-7391}
+REDIS_PORT=${REDIS_PORT:-7392}
+OUT=${OUT:-$(mktemp -d /tmp/bench_kv_redis.XXXXXX)}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+    echo "installing redis-server and redis-tools ..."
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
+redis-server --version
+
+echo "building kv (release) ..."
+cargo build --release --quiet --example kv
+KV=$CARGO_TARGET_DIR/release/examples/kv
+
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    PIN_SERVER=(taskset -c 0)
+    PIN_LOAD=(taskset -c 1)
+else
+    echo "warning: taskset or a second core missing: running unpinned" >&2
+    PIN_SERVER=()
+    PIN_LOAD=()
+fi
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+"${PIN_SERVER[@]}" "$KV" --addr "127.0.0.1:$KV_PORT" >"$OUT/kv.log" 2>&1 &
+pids+=($!)
+"${PIN_SERVER[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+    --daemonize no >"$OUT/redis.log" 2>&1 &
+pids+=($!)
+for port in "$KV_PORT" "$REDIS_PORT"; do
+    for _ in $(seq 100); do
+        redis-cli -p "$port" ping >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    redis-cli -p "$port" ping >/dev/null
+done
+
+# One redis-benchmark run: prints "<test> <requests per second>" lines.
+run() { # port pipeline
+    "${PIN_LOAD[@]}" timeout 300 redis-benchmark -p "$1" -n "$REQUESTS" -c "$CLIENTS" -P "$2" -t "$TESTS" \
+        --csv 2>/dev/null | awk -F'","' 'NR > 1 { gsub(/"/, ""); print tolower($1), $2 }'
+}
+
+results=$OUT/results.tsv
+: >"$results"
+for round in $(seq "$ROUNDS"); do
+    for pipeline in $PIPELINES; do
+        order=(kv redis)
+        ((round % 2 == 0)) && order=(redis kv)
+        for server in "${order[@]}"; do
+            port=$KV_PORT
+            [ "$server" = redis ] && port=$REDIS_PORT
+            run "$port" "$pipeline" | while read -r test rps; do
+                printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$pipeline" "$test" "$server" "$rps" | tee -a "$results"
+            done
+        done
+    done
+done
+
+echo
+echo "requests/s, medians of $ROUNDS rounds (-n $REQUESTS -c $CLIENTS); ratio = kv / redis"
+python3 - "$results" <<'EOF'
+import collections, statistics, sys
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    _, pipeline, test, server, rps = line.split("\t")
+    runs[(int(pipeline), test, server)].append(float(rps))
+print(f"{'test':<10}{'-P':>4}{'kv':>12}{'redis':>12}{'ratio':>8}   per round")
+for pipeline, test in sorted({(p, t) for p, t, _ in runs}):
+    kv, redis = runs[(pipeline, test, "kv")], runs[(pipeline, test, "redis")]
+    if not kv or not redis:
+        continue
+    per_round = " ".join(f"{k / r:.2f}" for k, r in zip(kv, redis))
+    ratio = statistics.median(kv) / statistics.median(redis)
+    print(f"{test:<10}{pipeline:>4}{statistics.median(kv):>12.0f}{statistics.median(redis):>12.0f}{ratio:>8.2f}   {per_round}")
+EOF
