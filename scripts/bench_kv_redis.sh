@@ -66,7 +66,7 @@ done
 # One redis-benchmark run: prints "<test> <requests per second>" lines.
 run() { # port pipeline
     "${PIN_LOAD[@]}" timeout 300 redis-benchmark -p "$1" -n "$REQUESTS" -c "$CLIENTS" -P "$2" -t "$TESTS" \
-        --csv 2>/dev/null | awk -F'","' 'NR > 1 { gsub(/"/, ""); print tolower($1), $2 }'
+        --csv 2>/dev/null | awk -F, 'NR > 1 { gsub(/"/, ""); print tolower($1), $2 }'
 }
 
 results=$OUT/results.tsv

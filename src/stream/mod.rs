@@ -285,8 +285,9 @@ pub struct Stream<H, D = AnyDelimiter> {
     core: Box<Core>,
     switch: Option<Switch<H>>,
     spares: reader::SpareReaders<H>,
-    /// In `on_read`, the delimiter that cut the frame (lent by the reader).
-    delimiter: D,
+    /// In `on_read`, the delimiter that cut the frame (lent by the reader,
+    /// in its box); otherwise a box of nothing, which allocates nothing.
+    delimiter: Box<D>,
 }
 
 impl<H> Stream<H> {
@@ -296,21 +297,21 @@ impl<H> Stream<H> {
             core: Box::new(core),
             switch: None,
             spares: reader::SpareReaders::new(),
-            delimiter: AnyDelimiter { _private: () },
+            delimiter: Box::new(AnyDelimiter { _private: () }),
         }
     }
 
     /// The typed stream `on_read` sees, holding the reader's delimiter.
-    fn lend<D>(self, delimiter: D) -> Stream<H, D> {
+    fn lend<D>(self, delimiter: Box<D>) -> Stream<H, D> {
         Stream { core: self.core, switch: self.switch, spares: self.spares, delimiter }
     }
 }
 
 impl<H, D> Stream<H, D> {
     /// The untyped stream back, and the delimiter for the reader.
-    fn give_back(self) -> (Stream<H>, D) {
+    fn give_back(self) -> (Stream<H>, Box<D>) {
         let Stream { core, switch, spares, delimiter } = self;
-        (Stream { core, switch, spares, delimiter: AnyDelimiter { _private: () } }, delimiter)
+        (Stream { core, switch, spares, delimiter: Box::new(AnyDelimiter { _private: () }) }, delimiter)
     }
 }
 

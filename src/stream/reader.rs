@@ -3,7 +3,10 @@
 //!
 //! While it delivers frames, the reader lends its delimiter to the typed
 //! `Stream<H, D>` that `on_read` receives (so that `Stream::send` encodes
-//! with it) and gets it back afterwards. Switching delimiter moves the
+//! with it) and gets it back afterwards. The delimiter lives in a box of
+//! its own, so that lending it moves a pointer, not the delimiter (an
+//! `Until` is 224 bytes, and a protocol that switches per frame lends it
+//! once per frame). Switching delimiter moves the
 //! buffer into the next reader; the previous one is kept, empty, among the
 //! stream's [`SpareReaders`], so that a protocol switching back and forth
 //! (a header line, then a counted body, then a header line...) allocates
@@ -58,19 +61,19 @@ pub(crate) trait Reader<H>: 'static {
 pub(crate) struct TypedReader<D> {
     buffer: FrameBuffer,
     /// `None` only while lent to the typed stream of a dispatch.
-    delimiter: Option<D>,
+    delimiter: Option<Box<D>>,
 }
 
 impl<D: Delimiter> TypedReader<D> {
     pub(crate) fn new(mut delimiter: D, buffer_size: usize) -> Self {
         delimiter.reset();
-        TypedReader { buffer: FrameBuffer::new(buffer_size), delimiter: Some(delimiter) }
+        TypedReader { buffer: FrameBuffer::new(buffer_size), delimiter: Some(Box::new(delimiter)) }
     }
 
     /// The buffer limit; 0 (no room) while the delimiter is lent.
     fn limit(&self) -> usize {
         match &self.delimiter {
-            Some(delimiter) => self.buffer.limit(delimiter),
+            Some(delimiter) => self.buffer.limit(&**delimiter),
             None => 0,
         }
     }
@@ -109,7 +112,7 @@ where
                 break Dispatch::Idle;
             }
             self.buffer.set_buffer_size(stream.core.buffer_size);
-            let frame = match self.buffer.next_frame(&mut stream.delimiter) {
+            let frame = match self.buffer.next_frame(&mut *stream.delimiter) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break Dispatch::Idle,
                 Err(e) => break Dispatch::Error(e),
@@ -185,7 +188,11 @@ impl<H> SpareReaders<H> {
         let wanted = TypeId::of::<D>();
         if let Some(at) = self.readers.iter().position(|reader| reader.delimiter_type() == wanted) {
             if let Ok(mut reader) = self.readers.swap_remove(at).into_any().downcast::<TypedReader<D>>() {
-                reader.delimiter = Some(delimiter);
+                match &mut reader.delimiter {
+                    // In the spare's own box: nothing allocated.
+                    Some(boxed) => **boxed = delimiter,
+                    None => reader.delimiter = Some(Box::new(delimiter)),
+                }
                 return reader;
             }
         }
