@@ -6,7 +6,9 @@
 //! goes out through the typed write side. A counting global allocator
 //! counts the allocations the engine's thread makes: after a warm-up
 //! (every delimiter type used once, the buffers pooled), serving thousands
-//! more requests, over a real loopback socket, must allocate nothing.
+//! more requests, over a real loopback socket, must allocate nothing. So
+//! must a length-prefixed protocol switching between two `Count`s (a
+//! same-type switch, made in place).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -167,4 +169,80 @@ fn pipelined_resp_requests_allocate_nothing_after_warm_up() {
         end - start,
         (end - start) as f64 / MEASURED as f64
     );
+}
+
+/// Reads `u16` length-prefixed messages with two `Count`s per message (a
+/// same-type switch each time, made in place) and echoes each body back
+/// with its prefix.
+struct Prefixed {
+    /// Whether the next frame is a prefix (else a body).
+    at_prefix: bool,
+    bodies: u64,
+    marks: std::rc::Rc<std::cell::RefCell<Marks>>,
+}
+
+impl Handler for Prefixed {}
+
+impl Read<Count> for Prefixed {
+    fn on_read(&mut self, stream: &mut Stream<Self, Count>, frame: &[u8]) {
+        self.at_prefix = !self.at_prefix;
+        if !self.at_prefix {
+            let len = usize::from(u16::from_be_bytes([frame[0], frame[1]]));
+            stream.read_delimiter(Count::new(len).unwrap());
+            return;
+        }
+        let prefix = (frame.len() as u16).to_be_bytes();
+        stream.write(prefix).unwrap();
+        stream.send(frame).unwrap();
+        self.bodies += 1;
+        let mut marks = self.marks.borrow_mut();
+        if self.bodies == WARM_UP {
+            marks.after_warm_up = Some(allocations());
+        } else if self.bodies == WARM_UP + MEASURED {
+            marks.at_end = Some(allocations());
+            stream.engine().stop();
+        }
+        stream.read_delimiter(Count::new(2).unwrap());
+    }
+}
+
+#[test]
+fn same_type_switches_deliver_the_right_frames_and_allocate_nothing() {
+    let marks = std::rc::Rc::new(std::cell::RefCell::new(Marks::default()));
+    let engine = Engine::new().unwrap();
+    let for_server = marks.clone();
+    let server = Server::from_fn(move |_peer| {
+        let handler = Prefixed { at_prefix: true, bodies: 0, marks: for_server.clone() };
+        Some(Stream::new(handler).read_delimiter(Count::new(2).unwrap()))
+    })
+    .listen(&engine, "127.0.0.1:0")
+    .unwrap();
+    let Address::Ip(address) = engine.local_address(server).unwrap() else { panic!("not an IP address") };
+
+    let client = std::thread::spawn(move || {
+        let mut peer = TcpStream::connect(address).unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut batch = Vec::new();
+        for i in 0..PIPELINE {
+            let body: Vec<u8> = (0..3 + i % 7).map(|b| b as u8 + i as u8).collect();
+            batch.extend_from_slice(&(body.len() as u16).to_be_bytes());
+            batch.extend_from_slice(&body);
+        }
+        let mut echoed = vec![0; batch.len()];
+        let mut sent = 0;
+        while sent < WARM_UP + MEASURED {
+            peer.write_all(&batch).unwrap();
+            peer.read_exact(&mut echoed).unwrap();
+            assert_eq!(echoed, batch, "the bodies came back wrong");
+            sent += PIPELINE as u64;
+        }
+    });
+
+    engine.run().unwrap();
+    client.join().unwrap();
+    let marks = marks.borrow();
+    let (Some(start), Some(end)) = (marks.after_warm_up, marks.at_end) else {
+        panic!("the server did not echo every body")
+    };
+    assert_eq!(end - start, 0, "{} allocations for {MEASURED} bodies", end - start);
 }

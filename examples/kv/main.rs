@@ -56,6 +56,11 @@ const DEFAULT_ADDR: &str = "127.0.0.1:7379";
 /// Replies larger than this are handed to the stream without a copy.
 const LARGE_REPLY: usize = 64 * 1024;
 
+/// Argument buffers up to this capacity are kept for the next request...
+const KEEP_ARG_CAPACITY: usize = 64 * 1024;
+/// ... and at most this many of them.
+const KEEP_ARGS: usize = 16;
+
 /// One connection. Where it is in a request is told by its delimiter:
 ///
 /// * `Until::lf()`: the start of a request, `*<n>` or an inline command
@@ -66,8 +71,11 @@ struct Client {
     shared: Rc<Shared>,
     session: Session,
     connected: bool,
-    /// The arguments of the request being read.
+    /// The arguments of the request being read: the first `argc`. The
+    /// vectors after them are kept (cleared) for the next requests, so
+    /// that reading a request allocates nothing once warmed up.
     args: Vec<Vec<u8>>,
+    argc: usize,
     /// How many bulk strings of the request are still to come.
     pending: usize,
     /// Bulk bytes announced so far in this request.
@@ -86,6 +94,7 @@ impl Client {
             session: Session { id: 0, name: None, peer: String::new() },
             connected: false,
             args: Vec::new(),
+            argc: 0,
             pending: 0,
             request_bytes: 0,
             out: Vec::new(),
@@ -207,7 +216,11 @@ impl Read<Count> for Client {
         let Some(arg) = body.strip_suffix(b"\r\n") else {
             return self.protocol_error(stream, ProtocolError("expected CRLF after a bulk string".into()));
         };
-        self.args.push(arg.to_vec());
+        match self.args.get_mut(self.argc) {
+            Some(kept) => kept.extend_from_slice(arg),
+            None => self.args.push(arg.to_vec()),
+        }
+        self.argc += 1;
         self.pending -= 1;
         if self.pending > 0 {
             stream.read_delimiter(self.crlf.clone());
@@ -217,9 +230,16 @@ impl Read<Count> for Client {
         stream.read_delimiter(Until::lf());
         let mut args = std::mem::take(&mut self.args);
         self.request_bytes = 0;
-        self.run(stream, &args);
-        // Keep the vector's memory for the next request.
-        args.clear();
+        self.run(stream, &args[..self.argc]);
+        // Keep the vectors' memory for the next request: a few, not large.
+        args.truncate(KEEP_ARGS);
+        for arg in &mut args {
+            arg.clear();
+            if arg.capacity() > KEEP_ARG_CAPACITY {
+                *arg = Vec::new();
+            }
+        }
+        self.argc = 0;
         self.args = args;
     }
 }

@@ -121,7 +121,20 @@ where
                 break Dispatch::Panicked(panic_message(&*panic));
             }
             if let Some(switch) = stream.switch.take() {
-                break Dispatch::Switch(switch);
+                if switch.delimiter_type() != TypeId::of::<D>() {
+                    break Dispatch::Switch(switch);
+                }
+                // A delimiter of the same type (another `Count`, say): it
+                // replaces this one in place, and the reader that brought
+                // it goes back to the spares with the old one.
+                if let Ok(mut next) = switch.into_any().downcast::<TypedReader<D>>() {
+                    if let Some(boxed) = &mut next.delimiter {
+                        std::mem::swap(boxed, &mut stream.delimiter);
+                        stream.delimiter.reset();
+                        self.buffer.rewind();
+                    }
+                    stream.spares.put(next);
+                }
             }
         };
         let (stream, delimiter) = stream.give_back();
@@ -167,16 +180,19 @@ where
 /// their delimiter type: a switch to a type used before allocates nothing.
 /// At most [`SpareReaders::MAX`] are kept, the most recently used.
 pub(crate) struct SpareReaders<H> {
-    readers: Vec<Box<dyn Reader<H>>>,
+    /// Each with its delimiter type, so that a lookup makes no virtual call.
+    readers: Vec<(TypeId, Box<dyn Reader<H>>)>,
 }
 
 impl<H> SpareReaders<H> {
-    /// More delimiter types than a protocol switches between in practice.
-    const MAX: usize = 4;
-
     pub(crate) const fn new() -> Self {
         SpareReaders { readers: Vec::new() }
     }
+}
+
+impl<H: 'static> SpareReaders<H> {
+    /// More delimiter types than a protocol switches between in practice.
+    const MAX: usize = 4;
 
     /// A reader for `delimiter`: a spare one of its type if there is one
     /// (its storage was taken out, so it holds no bytes), else a new one.
@@ -186,8 +202,8 @@ impl<H> SpareReaders<H> {
         D: Delimiter + 'static,
     {
         let wanted = TypeId::of::<D>();
-        if let Some(at) = self.readers.iter().position(|reader| reader.delimiter_type() == wanted) {
-            if let Ok(mut reader) = self.readers.swap_remove(at).into_any().downcast::<TypedReader<D>>() {
+        if let Some(at) = self.readers.iter().position(|(kind, _)| *kind == wanted) {
+            if let Ok(mut reader) = self.readers.swap_remove(at).1.into_any().downcast::<TypedReader<D>>() {
                 match &mut reader.delimiter {
                     // In the spare's own box: nothing allocated.
                     Some(boxed) => **boxed = delimiter,
@@ -205,6 +221,6 @@ impl<H> SpareReaders<H> {
         if self.readers.len() == Self::MAX {
             self.readers.remove(0);
         }
-        self.readers.push(reader);
+        self.readers.push((reader.delimiter_type(), reader));
     }
 }
