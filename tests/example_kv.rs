@@ -356,6 +356,121 @@ fn redis_benchmark() {
     server.stop();
 }
 
+#[test]
+#[ignore = "needs redis-cli (apt-get install redis-tools): `cargo test --test example_kv -- --ignored`; CI runs it"]
+fn redis_cli_collections() {
+    require("redis-cli");
+    let server = KvServer::start();
+    let cli = |args: &[&str]| server.cli1(args);
+    let lines = |args: &[&str]| server.cli(args).lines().map(String::from).collect::<Vec<_>>();
+
+    // Lists.
+    assert_eq!(cli(&["RPUSH", "l", "a", "b", "c"]), "3");
+    assert_eq!(cli(&["LPUSH", "l", "z"]), "4");
+    assert_eq!(lines(&["LRANGE", "l", "0", "-1"]), ["z", "a", "b", "c"]);
+    assert_eq!(lines(&["LRANGE", "l", "1", "2"]), ["a", "b"]);
+    assert_eq!(lines(&["LRANGE", "l", "-2", "100"]), ["b", "c"]);
+    assert_eq!(cli(&["LRANGE", "l", "3", "1"]), "");
+    assert_eq!(cli(&["LPOP", "l"]), "z");
+    assert_eq!(lines(&["RPOP", "l", "2"]), ["c", "b"]);
+    assert_eq!(cli(&["LLEN", "l"]), "1");
+    assert_eq!(cli(&["TYPE", "l"]), "list");
+    assert_eq!(cli(&["RPOP", "l"]), "a");
+    assert_eq!(cli(&["EXISTS", "l"]), "0", "an emptied list is removed");
+    assert_eq!(cli(&["LPOP", "l"]), "");
+
+    // Sets.
+    assert_eq!(cli(&["SADD", "s", "m1", "m2", "m1"]), "2");
+    assert_eq!(cli(&["SISMEMBER", "s", "m2"]), "1");
+    assert_eq!(cli(&["SCARD", "s"]), "2");
+    let mut popped = lines(&["SPOP", "s", "5"]);
+    popped.sort();
+    assert_eq!(popped, ["m1", "m2"]);
+    assert_eq!(cli(&["TYPE", "s"]), "none");
+
+    // Hashes.
+    assert_eq!(cli(&["HSET", "h", "f1", "v1", "f2", "v2"]), "2");
+    assert_eq!(cli(&["HSET", "h", "f1", "w1"]), "0");
+    assert_eq!(cli(&["HGET", "h", "f1"]), "w1");
+    assert_eq!(cli(&["HLEN", "h"]), "2");
+    assert_eq!(cli(&["HSET", "h", "odd"]), "ERR wrong number of arguments for 'hset' command");
+
+    // Sorted sets.
+    assert_eq!(cli(&["ZADD", "z", "2", "b", "1", "a", "3.5", "c"]), "3");
+    assert_eq!(cli(&["ZADD", "z", "0", "b"]), "0");
+    assert_eq!(lines(&["ZPOPMIN", "z"]), ["b", "0"]);
+    assert_eq!(lines(&["ZPOPMIN", "z", "5"]), ["a", "1", "c", "3.5"]);
+    assert_eq!(cli(&["ZCARD", "z"]), "0");
+    assert_eq!(cli(&["ZADD", "z", "nan", "x"]), "ERR value is not a valid float");
+
+    // Types are kept apart.
+    let wrongtype = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    assert_eq!(cli(&["SET", "str", "x"]), "OK");
+    assert_eq!(cli(&["LPUSH", "str", "y"]), wrongtype);
+    assert_eq!(cli(&["RPUSH", "list", "y"]), "1");
+    assert_eq!(cli(&["GET", "list"]), wrongtype);
+    assert_eq!(cli(&["INCR", "list"]), wrongtype);
+    assert_eq!(cli(&["SADD", "list", "y"]), wrongtype);
+    assert_eq!(cli(&["SET", "list", "now a string"]), "OK");
+    assert_eq!(cli(&["TYPE", "list"]), "string");
+    server.stop();
+}
+
+/// The names `redis-benchmark` gives the tests of its default suite (no
+/// `-t`), as redis-tools 7.0 runs it.
+const DEFAULT_SUITE: &[&str] = &[
+    "PING_INLINE",
+    "PING_MBULK",
+    "SET",
+    "GET",
+    "INCR",
+    "LPUSH",
+    "RPUSH",
+    "LPOP",
+    "RPOP",
+    "SADD",
+    "HSET",
+    "SPOP",
+    "ZADD",
+    "ZPOPMIN",
+    "LPUSH (needed to benchmark LRANGE)",
+    "LRANGE_100 (first 100 elements)",
+    "LRANGE_300 (first 300 elements)",
+    "LRANGE_500 (first 500 elements)",
+    "LRANGE_600 (first 600 elements)",
+    "MSET (10 keys)",
+];
+
+#[test]
+#[ignore = "needs redis-benchmark (apt-get install redis-tools): `cargo test --test example_kv -- --ignored`; CI runs it"]
+fn redis_benchmark_default_suite() {
+    require("redis-cli");
+    require("redis-benchmark");
+    let server = KvServer::start();
+    for extra in [&["-P", "16"][..], &["-c", "20"]] {
+        let output = run(
+            Command::new("redis-benchmark")
+                .args(["-h", "127.0.0.1", "-p", &server.port(), "-n", "2000", "-q"])
+                .args(extra),
+            None,
+            BENCHMARK,
+        );
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "redis-benchmark {extra:?} failed: {text}");
+        for bad in ["ERR", "Error", "error", "WRONGTYPE"] {
+            assert!(!text.contains(bad), "redis-benchmark {extra:?} reported {bad:?}: {text}");
+        }
+        let results: Vec<&str> = text.split(['\r', '\n']).filter(|l| l.contains("requests per second")).collect();
+        for test in DEFAULT_SUITE {
+            assert!(
+                results.iter().any(|l| l.trim_start().starts_with(&format!("{test}: "))),
+                "no result for {test} from redis-benchmark {extra:?}: {text}"
+            );
+        }
+    }
+    server.stop();
+}
+
 /// Sends `input` on a new connection and reads until the server closes it.
 fn reply_then_close(addr: SocketAddr, input: &[u8]) -> Vec<u8> {
     let mut s = TcpStream::connect(addr).expect("connecting to kv");

@@ -8,11 +8,12 @@ use std::cell::{Cell, RefCell};
 use std::io::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::db::{glob_match, Db};
+use crate::collections;
+use crate::db::{glob_match, Db, Value, WrongType, WRONGTYPE};
 use crate::resp::{parse_i64, reply, MAX_BULK_LEN};
 
-const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
-const SYNTAX: &str = "ERR syntax error";
+pub const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
+pub const SYNTAX: &str = "ERR syntax error";
 const OVERFLOW: &str = "ERR increment or decrement would overflow";
 
 /// What every connection shares: the keyspace and the server's counters.
@@ -82,15 +83,15 @@ impl Ctx<'_> {
         reply::ok(self.out);
     }
 
-    fn error(&mut self, message: &str) {
+    pub fn error(&mut self, message: &str) {
         reply::error(self.out, message);
     }
 
-    fn int(&mut self, n: i64) {
+    pub fn int(&mut self, n: i64) {
         reply::int(self.out, n);
     }
 
-    fn count(&mut self, n: usize) {
+    pub fn count(&mut self, n: usize) {
         reply::int(self.out, i64::try_from(n).unwrap_or(i64::MAX));
     }
 }
@@ -119,6 +120,22 @@ static COMMANDS: &[Command] = &[
     cmd("ping", -1, ping),
     cmd("mset", -3, mset),
     cmd("mget", -2, mget),
+    cmd("lpush", -3, |c, a| collections::push(c, a, true)),
+    cmd("rpush", -3, |c, a| collections::push(c, a, false)),
+    cmd("lpop", -2, |c, a| collections::pop(c, a, true, "lpop")),
+    cmd("rpop", -2, |c, a| collections::pop(c, a, false, "rpop")),
+    cmd("lrange", 4, collections::lrange),
+    cmd("llen", 2, collections::llen),
+    cmd("sadd", -3, collections::sadd),
+    cmd("spop", -2, collections::spop),
+    cmd("scard", 2, collections::scard),
+    cmd("sismember", 3, collections::sismember),
+    cmd("hset", -4, collections::hset),
+    cmd("hget", 3, collections::hget),
+    cmd("hlen", 2, collections::hlen),
+    cmd("zadd", -4, collections::zadd),
+    cmd("zpopmin", -2, collections::zpopmin),
+    cmd("zcard", 2, collections::zcard),
     cmd("del", -2, del),
     cmd("unlink", -2, del),
     cmd("exists", -2, exists),
@@ -141,7 +158,8 @@ static COMMANDS: &[Command] = &[
     cmd("msetnx", -3, msetnx),
     cmd("append", 3, append),
     cmd("strlen", 2, |c, a| {
-        let len = c.db().get(&a[1]).map_or(0, <[u8]>::len);
+        let len = c.db().get(&a[1]).map(|value| value.map_or(0, <[u8]>::len));
+        let Ok(len) = len else { return c.error(WRONGTYPE) };
         c.count(len)
     }),
     cmd("expire", -3, |c, a| expire(c, a, "expire", 1000)),
@@ -156,7 +174,7 @@ static COMMANDS: &[Command] = &[
         c.int(i64::from(had_ttl))
     }),
     cmd("type", 2, |c, a| {
-        let kind = if c.db().contains(&a[1]) { "string" } else { "none" };
+        let kind = c.db().kind(&a[1]).unwrap_or("none");
         reply::simple(c.out, kind)
     }),
     cmd("keys", 2, |c, a| {
@@ -220,7 +238,7 @@ fn unknown_command(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) {
     ctx.error(&format!("ERR unknown command '{name}', with args beginning with: {quoted}"));
 }
 
-fn wrong_arity(ctx: &mut Ctx<'_>, name: &str) {
+pub fn wrong_arity(ctx: &mut Ctx<'_>, name: &str) {
     ctx.error(&format!("ERR wrong number of arguments for '{name}' command"));
 }
 
@@ -266,7 +284,10 @@ fn ping(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
 
 fn get(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
     let mut db = c.shared.db.borrow_mut();
-    reply::bulk_or_null(c.out, db.get(&a[1]));
+    match db.get(&a[1]) {
+        Ok(value) => reply::bulk_or_null(c.out, value),
+        Err(WrongType) => reply::error(c.out, WRONGTYPE),
+    }
 }
 
 /// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT unix-s | PXAT unix-ms | KEEPTTL]
@@ -318,8 +339,15 @@ fn set(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
 
     let mut db = c.shared.db.borrow_mut();
     let key = &a[1];
-    let old = if get || nx || xx { db.get(key).map(<[u8]>::to_vec) } else { None };
-    let exists = old.is_some();
+    let old = match db.get(key) {
+        Ok(value) if get => value.map(<[u8]>::to_vec),
+        Err(WrongType) if get => {
+            drop(db);
+            return c.error(WRONGTYPE);
+        }
+        _ => None,
+    };
+    let exists = if get { old.is_some() } else { (nx || xx) && db.contains(key) };
     if (nx && exists) || (xx && !exists) {
         drop(db);
         // Not set: nil, or with GET the current value.
@@ -360,33 +388,53 @@ fn setex(c: &mut Ctx<'_>, a: &[Vec<u8>], name: &str, unit: i64) {
 }
 
 fn getset(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+    if c.db().get(&a[1]).is_err() {
+        return c.error(WRONGTYPE);
+    }
     let old = c.db().set(a[1].clone(), a[2].clone(), None);
-    reply::bulk_or_null(c.out, old.as_deref())
+    reply::bulk_or_null(c.out, string(old.as_ref()))
 }
 
 fn getdel(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
     let mut db = c.db();
-    let old = if db.contains(&a[1]) { db.remove(&a[1]) } else { None };
+    let old = match db.get(&a[1]) {
+        Ok(Some(_)) => db.remove(&a[1]),
+        Ok(None) => None,
+        Err(WrongType) => {
+            drop(db);
+            return c.error(WRONGTYPE);
+        }
+    };
     drop(db);
-    reply::bulk_or_null(c.out, old.as_deref())
+    reply::bulk_or_null(c.out, string(old.as_ref()))
+}
+
+/// The bytes of a string value.
+fn string(value: Option<&Value>) -> Option<&[u8]> {
+    match value {
+        Some(Value::Str(bytes)) => Some(bytes),
+        _ => None,
+    }
 }
 
 fn append(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
     let mut db = c.db();
     let len = match db.get_mut(&a[1]) {
-        Some(value) if value.len() + a[2].len() > MAX_BULK_LEN => None,
-        Some(value) => {
+        Ok(Some(value)) if value.len() + a[2].len() > MAX_BULK_LEN => None,
+        Ok(Some(value)) => {
             value.extend_from_slice(&a[2]);
-            Some(value.len())
+            Some(Ok(value.len()))
         }
-        None => {
+        Ok(None) => {
             db.set(a[1].clone(), a[2].clone(), None);
-            Some(a[2].len())
+            Some(Ok(a[2].len()))
         }
+        Err(WrongType) => Some(Err(WrongType)),
     };
     drop(db);
     match len {
-        Some(len) => c.count(len),
+        Some(Ok(len)) => c.count(len),
+        Some(Err(WrongType)) => c.error(WRONGTYPE),
         None => c.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)"),
     }
 }
@@ -410,7 +458,8 @@ fn exists(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
 fn incr_by(c: &mut Ctx<'_>, key: &[u8], by: i64) {
     let mut db = c.db();
     let result = match db.get_mut(key) {
-        Some(value) => match parse_i64(value) {
+        Err(WrongType) => Err(WRONGTYPE),
+        Ok(Some(value)) => match parse_i64(value) {
             None => Err(NOT_AN_INTEGER),
             Some(n) => match n.checked_add(by) {
                 None => Err(OVERFLOW),
@@ -421,7 +470,7 @@ fn incr_by(c: &mut Ctx<'_>, key: &[u8], by: i64) {
                 }
             },
         },
-        None => {
+        Ok(None) => {
             db.set(key.to_vec(), by.to_string().into_bytes(), None);
             Ok(by)
         }
@@ -437,7 +486,8 @@ fn mget(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
     let mut db = c.shared.db.borrow_mut();
     reply::array(c.out, a.len() - 1);
     for key in &a[1..] {
-        reply::bulk_or_null(c.out, db.get(key));
+        // A key of another type reads as nil, as in Redis.
+        reply::bulk_or_null(c.out, db.get(key).ok().flatten());
     }
 }
 

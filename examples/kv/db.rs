@@ -1,16 +1,123 @@
-//! The keyspace: string keys to string values, some with a time to live.
+//! The keyspace: keys to values (strings, lists, sets, hashes and sorted
+//! sets), some with a time to live.
 //!
 //! One `Db` is shared by every connection (`Rc<RefCell<Db>>`): the engine is
 //! single-threaded, so no lock is needed. Expired keys are removed lazily,
 //! when a command touches them, and actively, by a timer that pops the
 //! deadlines that have passed (`expire_due`).
 
-use std::collections::{hash_map, BTreeSet, HashMap};
+use std::collections::{hash_map, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Instant;
+
+/// A key's value.
+#[derive(Debug)]
+pub enum Value {
+    Str(Vec<u8>),
+    List(VecDeque<Vec<u8>>),
+    Set(HashSet<Vec<u8>>),
+    Hash(HashMap<Vec<u8>, Vec<u8>>),
+    ZSet(ZSet),
+}
+
+impl Value {
+    /// The name TYPE replies with.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::Hash(_) => "hash",
+            Value::ZSet(_) => "zset",
+        }
+    }
+
+    /// A collection with no elements left (its key is then removed, as in
+    /// Redis); a string is never empty in that sense.
+    fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::Str(_) => false,
+            Value::List(list) => list.is_empty(),
+            Value::Set(set) => set.is_empty(),
+            Value::Hash(hash) => hash.is_empty(),
+            Value::ZSet(zset) => zset.is_empty(),
+        }
+    }
+}
+
+/// A sorted set: members with a score, ordered by (score, member).
+#[derive(Debug, Default)]
+pub struct ZSet {
+    scores: HashMap<Vec<u8>, f64>,
+    order: BTreeSet<(Score, Vec<u8>)>,
+}
+
+/// A score, ordered totally (`f64::total_cmp`; scores are never NaN).
+#[derive(Debug, Clone, Copy)]
+struct Score(f64);
+
+impl PartialEq for Score {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Score {}
+
+impl PartialOrd for Score {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Score {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+impl ZSet {
+    pub fn len(&self) -> usize {
+        self.scores.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scores.is_empty()
+    }
+
+    /// Adds `member` or changes its score (`score` must not be NaN);
+    /// returns whether it is new.
+    pub fn insert(&mut self, member: Vec<u8>, score: f64) -> bool {
+        match self.scores.insert(member.clone(), score) {
+            Some(old) => {
+                self.order.remove(&(Score(old), member.clone()));
+                self.order.insert((Score(score), member));
+                false
+            }
+            None => {
+                self.order.insert((Score(score), member));
+                true
+            }
+        }
+    }
+
+    /// Removes and returns the member with the lowest score.
+    pub fn pop_min(&mut self) -> Option<(Vec<u8>, f64)> {
+        let (score, member) = self.order.pop_first()?;
+        self.scores.remove(&member);
+        Some((member, score.0))
+    }
+}
+
+/// The key holds a value of another type than the command works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongType;
+
+/// Redis' reply to [`WrongType`].
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
 #[derive(Debug)]
 struct Entry {
-    value: Vec<u8>,
+    value: Value,
     expires_at: Option<Instant>,
 }
 
@@ -49,26 +156,66 @@ impl Db {
         }
     }
 
-    /// The value of `key`.
-    pub fn get(&mut self, key: &[u8]) -> Option<&[u8]> {
+    /// The string value of `key`.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<&[u8]>, WrongType> {
         self.expire_if_due(key);
-        self.entries.get(key).map(|e| e.value.as_slice())
+        match self.entries.get(key).map(|e| &e.value) {
+            None => Ok(None),
+            Some(Value::Str(value)) => Ok(Some(value)),
+            Some(_) => Err(WrongType),
+        }
     }
 
-    /// The value of `key`, to modify in place (its time to live is kept).
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Vec<u8>> {
+    /// The string value of `key`, to modify in place (its time to live is
+    /// kept).
+    pub fn get_mut(&mut self, key: &[u8]) -> Result<Option<&mut Vec<u8>>, WrongType> {
+        self.expire_if_due(key);
+        match self.entries.get_mut(key).map(|e| &mut e.value) {
+            None => Ok(None),
+            Some(Value::Str(value)) => Ok(Some(value)),
+            Some(_) => Err(WrongType),
+        }
+    }
+
+    /// The type of `key`'s value.
+    pub fn kind(&mut self, key: &[u8]) -> Option<&'static str> {
+        self.expire_if_due(key);
+        self.entries.get(key).map(|e| e.value.kind())
+    }
+
+    /// The value of `key`, of any type, to modify in place.
+    pub fn value_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
         self.expire_if_due(key);
         self.entries.get_mut(key).map(|e| &mut e.value)
     }
 
-    /// Whether `key` exists.
-    pub fn contains(&mut self, key: &[u8]) -> bool {
-        self.get(key).is_some()
+    /// The value of `key`, inserting `new()` (without a time to live) if
+    /// there is none.
+    pub fn value_or_insert(&mut self, key: &[u8], new: impl FnOnce() -> Value) -> &mut Value {
+        self.expire_if_due(key);
+        if !self.entries.contains_key(key) {
+            self.entries.insert(key.to_vec(), Entry { value: new(), expires_at: None });
+        }
+        &mut self.entries.get_mut(key).expect("just inserted").value
     }
 
-    /// Sets `key` to `value` with a deadline (`None`: none), replacing any
-    /// previous value and deadline. Returns the previous value.
-    pub fn set(&mut self, key: Vec<u8>, value: Vec<u8>, expires_at: Option<Instant>) -> Option<Vec<u8>> {
+    /// Removes `key` if it holds a collection with no elements left.
+    pub fn remove_if_empty(&mut self, key: &[u8]) {
+        if self.entries.get(key).is_some_and(|e| e.value.is_empty_collection()) {
+            self.remove(key);
+        }
+    }
+
+    /// Whether `key` exists.
+    pub fn contains(&mut self, key: &[u8]) -> bool {
+        self.kind(key).is_some()
+    }
+
+    /// Sets `key` to the string `value` with a deadline (`None`: none),
+    /// replacing any previous value (of any type) and deadline. Returns the
+    /// previous value.
+    pub fn set(&mut self, key: Vec<u8>, value: Vec<u8>, expires_at: Option<Instant>) -> Option<Value> {
+        let value = Value::Str(value);
         self.expire_if_due(&key);
         if let Some(at) = expires_at {
             self.deadlines.insert((at, key.clone()));
@@ -88,8 +235,10 @@ impl Db {
         }
     }
 
-    /// Sets `key` to `value`, keeping its time to live if it has one.
-    pub fn set_keep_ttl(&mut self, key: Vec<u8>, value: Vec<u8>) -> Option<Vec<u8>> {
+    /// Sets `key` to the string `value`, keeping its time to live if it has
+    /// one.
+    pub fn set_keep_ttl(&mut self, key: Vec<u8>, value: Vec<u8>) -> Option<Value> {
+        let value = Value::Str(value);
         self.expire_if_due(&key);
         match self.entries.get_mut(&key) {
             Some(entry) => Some(std::mem::replace(&mut entry.value, value)),
@@ -101,7 +250,7 @@ impl Db {
     }
 
     /// Removes `key`; returns its value.
-    pub fn remove(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+    pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
         let (key, entry) = self.entries.remove_entry(key)?;
         if let Some(at) = entry.expires_at {
             self.deadlines.remove(&(at, key));
@@ -266,7 +415,7 @@ mod tests {
         let mut db = Db::default();
         let past = Instant::now();
         db.set(b"a".to_vec(), b"1".to_vec(), Some(past));
-        assert_eq!(db.get(b"a"), None);
+        assert_eq!(db.get(b"a"), Ok(None));
         assert_eq!(db.volatile_len(), 0);
         let later = Instant::now() + std::time::Duration::from_secs(60);
         db.set(b"b".to_vec(), b"1".to_vec(), Some(later));

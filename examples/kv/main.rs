@@ -3,7 +3,7 @@
 //! ```sh
 //! cargo run --release --example kv -- --addr 127.0.0.1:7379
 //! redis-cli -p 7379 set greeting hello
-//! redis-benchmark -p 7379 -t set,get,incr,ping,mset -P 16 -q
+//! redis-benchmark -p 7379 -P 16 -q      # its whole default suite
 //! ```
 //!
 //! A RESP request is an array of bulk strings:
@@ -30,9 +30,14 @@
 //! buffered only as it arrives, and an absurd length is refused before
 //! anything is buffered), a request to 1 GiB and 1,048,576 elements.
 //!
+//! Values are strings, lists, sets, hashes and sorted sets, with the
+//! commands `redis-benchmark` runs by default (`collections.rs`); a key of
+//! the wrong type is `WRONGTYPE`, as in Redis.
+//!
 //! Every connection shares one keyspace, an `Rc<RefCell<Db>>`: the engine is
 //! single-threaded. Ctrl-C (SIGINT) or SIGTERM stops the server cleanly.
 
+mod collections;
 mod commands;
 #[path = "../common/mod.rs"]
 mod common;
