@@ -4,6 +4,7 @@
 #
 #   scripts/bench_kv_redis.sh                  # SET and GET at -P 1 and -P 16, 2 rounds
 #   ROUNDS=3 TESTS=set,get,incr PIPELINES="1 16 64" scripts/bench_kv_redis.sh
+#   TESTS=lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange,mset scripts/bench_kv_redis.sh
 #   REQUESTS=200000 CLIENTS=50 scripts/bench_kv_redis.sh
 #
 # Installs redis-server (Debian's package, as CI installs redis-tools) if it
@@ -63,10 +64,11 @@ for port in "$KV_PORT" "$REDIS_PORT"; do
     redis-cli -p "$port" ping >/dev/null
 done
 
-# One redis-benchmark run: prints "<test> <requests per second>" lines.
+# One redis-benchmark run: prints "<test>\t<requests per second>" lines
+# (test names hold spaces: "lrange_100 (first 100 elements)").
 run() { # port pipeline
     "${PIN_LOAD[@]}" timeout 300 redis-benchmark -p "$1" -n "$REQUESTS" -c "$CLIENTS" -P "$2" -t "$TESTS" \
-        --csv 2>/dev/null | awk -F, 'NR > 1 { gsub(/"/, ""); print tolower($1), $2 }'
+        --csv 2>/dev/null | awk -F, 'NR > 1 { gsub(/"/, ""); print tolower($1) "\t" $2 }'
 }
 
 results=$OUT/results.tsv
@@ -78,7 +80,7 @@ for round in $(seq "$ROUNDS"); do
         for server in "${order[@]}"; do
             port=$KV_PORT
             [ "$server" = redis ] && port=$REDIS_PORT
-            run "$port" "$pipeline" | while read -r test rps; do
+            run "$port" "$pipeline" | while IFS=$'\t' read -r test rps; do
                 printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$pipeline" "$test" "$server" "$rps" | tee -a "$results"
             done
         done
@@ -93,12 +95,12 @@ runs = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     _, pipeline, test, server, rps = line.split("\t")
     runs[(int(pipeline), test, server)].append(float(rps))
-print(f"{'test':<10}{'-P':>4}{'kv':>12}{'redis':>12}{'ratio':>8}   per round")
+print(f"{'test':<34}{'-P':>4}{'kv':>12}{'redis':>12}{'ratio':>8}   per round")
 for pipeline, test in sorted({(p, t) for p, t, _ in runs}):
     kv, redis = runs[(pipeline, test, "kv")], runs[(pipeline, test, "redis")]
     if not kv or not redis:
         continue
     per_round = " ".join(f"{k / r:.2f}" for k, r in zip(kv, redis))
     ratio = statistics.median(kv) / statistics.median(redis)
-    print(f"{test:<10}{pipeline:>4}{statistics.median(kv):>12.0f}{statistics.median(redis):>12.0f}{ratio:>8.2f}   {per_round}")
+    print(f"{test:<34}{pipeline:>4}{statistics.median(kv):>12.0f}{statistics.median(redis):>12.0f}{ratio:>8.2f}   {per_round}")
 EOF
