@@ -60,7 +60,9 @@
 //!
 //! Implement [`Encode`] for your delimiter, once per item type it writes.
 //! The contract: append one whole frame, which the delimiter's `decode`
-//! cuts back out as the same value; on error, leave `out` as it was (the
+//! cuts back out as the same value (for a delimiter with frames of their
+//! own: [`Raw`](crate::delimiter::Raw) has none, so what it writes arrives
+//! in whatever chunks the network makes); on error, leave `out` as it was (the
 //! stream methods also truncate what a failed encoder appended, but the
 //! sans-IO caller relies on it).
 //!

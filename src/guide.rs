@@ -84,7 +84,7 @@
 //!     fn on_read(&mut self, stream: &mut Stream<Self, Packed<Record<'_>>>, record: Record<'_>) {
 //!         println!("record {} ({} bytes)", record.id, record.body.len());
 //!         // A record back, borrowing the one received: no copy of the body.
-//!         let _ = stream.send(&Record { id: record.id + 1, body: record.body });
+//!         let _ = stream.send(&Record { id: record.id.wrapping_add(1), body: record.body });
 //!         if record.id == 0 {
 //!             stream.read_delimiter(pants::delimiter::Until::crlf());
 //!         }

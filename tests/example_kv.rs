@@ -387,6 +387,8 @@ fn redis_cli_collections() {
     popped.sort();
     assert_eq!(popped, ["m1", "m2"]);
     assert_eq!(cli(&["TYPE", "s"]), "none");
+    assert_eq!(cli(&["SPOP", "s", "2"]), "", "an empty array for a missing key");
+    assert_eq!(cli(&["LPOP", "s", "x"]), "ERR value is not an integer or out of range");
 
     // Hashes.
     assert_eq!(cli(&["HSET", "h", "f1", "v1", "f2", "v2"]), "2");

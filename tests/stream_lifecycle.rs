@@ -1063,3 +1063,40 @@ fn an_idle_timeout_ends_a_close_stuck_behind_a_peer_that_talks_but_never_reads()
     assert_eq!(log.events(), ["error Timeout(\"idle\")", "close"]);
     common::join(&engine, talker);
 }
+
+/// Picks its protocol in `on_connect`: bodies of 3 bytes, not lines.
+struct Picker {
+    log: Log,
+}
+
+impl Handler for Picker {
+    fn on_connect(&mut self, stream: &mut Stream<Self>) {
+        stream.read_delimiter(Count::new(3).unwrap());
+    }
+}
+
+impl Read<Until> for Picker {
+    fn on_read(&mut self, _stream: &mut Stream<Self, Until>, line: &[u8]) {
+        self.log.push(format!("line {}", String::from_utf8_lossy(line)));
+    }
+}
+
+impl Read<Count> for Picker {
+    fn on_read(&mut self, _stream: &mut Stream<Self, Count>, body: &[u8]) {
+        self.log.push(format!("count {:?}", String::from_utf8_lossy(body)));
+    }
+}
+
+#[test]
+fn a_switch_in_on_connect_cuts_the_first_bytes_with_the_new_delimiter() {
+    // The peer's bytes are there before the stream is attached: they are
+    // read together with the connect, and must be cut with the delimiter
+    // on_connect chose, not the one the stream started with.
+    let engine = Engine::new().unwrap();
+    let (ours, mut theirs) = common::tcp_pair();
+    theirs.write_all(b"ab\ncdef").unwrap();
+    let log = Log::new();
+    Stream::new(Picker { log: log.clone() }).read_delimiter(Until::lf()).attach_tcp(&engine, ours).unwrap();
+    common::wait(&engine, "two frames", || log.len() == 2);
+    assert_eq!(log.events(), ["count \"ab\\n\"", "count \"cde\""]);
+}

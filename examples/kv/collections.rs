@@ -86,8 +86,12 @@ fn pop_count(c: &mut Ctx<'_>, a: &[Vec<u8>], name: &str) -> Result<Option<usize>
         [_, _] => Ok(None),
         [_, _, count] => match parse_i64(count).map(usize::try_from) {
             Some(Ok(n)) => Ok(Some(n)),
-            _ => {
+            Some(Err(_)) => {
                 c.error("ERR value is out of range, must be positive");
+                Err(())
+            }
+            None => {
+                c.error(NOT_AN_INTEGER);
                 Err(())
             }
         },
@@ -204,6 +208,8 @@ pub fn spop(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
     }) else {
         return;
     };
+    // With a count, a missing key is an empty array (LPOP's is a null one).
+    let popped = popped.or_else(|| count.map(|_| Vec::new()));
     reply_popped(c, popped, count);
 }
 
@@ -310,8 +316,11 @@ pub fn zcard(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
     }
 }
 
-/// A score as Redis writes it: `inf`, `-inf`, or the shortest decimal that
-/// reads back as the same float (integers without a fraction).
+/// A score as Redis writes it for moderate magnitudes: `inf`, `-inf`, or
+/// the shortest decimal that reads back as the same float (integers without
+/// a fraction). Very large or very small scores are written in full
+/// (`1000000000000000000000`), where Redis uses an exponent (`1e+21`);
+/// both read back as the same float.
 fn format_score(score: f64) -> String {
     if score.is_infinite() {
         return if score > 0.0 { "inf".into() } else { "-inf".into() };

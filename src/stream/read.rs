@@ -108,6 +108,12 @@ impl<H: Handler> StreamChannel<H> {
     pub(super) fn dispatch(&mut self) {
         self.core().redispatch = false;
         loop {
+            // A switch made outside `on_read` (in `on_connect`, say, or an
+            // error callback) applies before the next frame is cut: the
+            // bytes already buffered are cut with the new delimiter.
+            if let Some(switch) = self.stream().switch.take() {
+                self.switch_reader(switch);
+            }
             match self.reader.dispatch(&mut self.stream, &mut self.handler) {
                 Dispatch::Idle | Dispatch::Stopped => return,
                 Dispatch::Switch(switch) => self.switch_reader(switch),
