@@ -11,13 +11,14 @@
 //! same-type switch, made in place).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
+use std::rc::Rc;
 use std::time::Duration;
 
 use pants::delimiter::{Count, Until};
-use pants::{Address, Engine, Handler, Read, Server, Stream};
+use pants::{Address, Engine, Handler, Read, Server, Stream, StreamBuilder};
 
 /// The system allocator, counting the allocations made on each thread.
 struct Counting;
@@ -72,11 +73,61 @@ const MEASURED: u64 = 20_000;
 const PIPELINE: usize = 16;
 
 /// The engine thread's allocation count when the warm-up ended and when the
-/// measured requests were served.
-#[derive(Default)]
-struct Marks {
-    after_warm_up: Option<u64>,
-    at_end: Option<u64>,
+/// measured requests were served, shared by the handler and the test.
+#[derive(Clone, Default)]
+struct Marks(Rc<RefCell<(Option<u64>, Option<u64>)>>);
+
+impl Marks {
+    /// Called by the handler after its `served`-th request: marks the end
+    /// of the warm-up and of the measurement (then stops the engine).
+    fn served(&self, served: u64, engine: &Engine) {
+        let mut marks = self.0.borrow_mut();
+        if served == WARM_UP {
+            marks.0 = Some(allocations());
+        } else if served == WARM_UP + MEASURED {
+            marks.1 = Some(allocations());
+            engine.stop();
+        }
+    }
+}
+
+/// Serves one client with the streams `accept` builds: it sends `batch`
+/// (PIPELINE requests) and reads `replies` back until WARM_UP + MEASURED
+/// requests were answered. Returns the allocations the engine thread made
+/// for the measured ones. Bounded: the client's reads time out, and the
+/// engine stops once the last measured request is served.
+fn allocations_serving<H, D>(
+    accept: impl Fn(Marks) -> StreamBuilder<H, D> + 'static,
+    batch: Vec<u8>,
+    replies: Vec<u8>,
+) -> u64
+where
+    H: Read<D>,
+    D: pants::ReadBy<H>,
+{
+    let marks = Marks::default();
+    let engine = Engine::new().unwrap();
+    let for_server = marks.clone();
+    let server = Server::from_fn(move |_peer| Some(accept(for_server.clone()))).listen(&engine, "127.0.0.1:0").unwrap();
+    let Address::Ip(address) = engine.local_address(server).unwrap() else { panic!("not an IP address") };
+    let client = std::thread::spawn(move || {
+        let mut peer = TcpStream::connect(address).unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        peer.set_nodelay(true).unwrap();
+        let mut got = vec![0; replies.len()];
+        let mut sent = 0;
+        while sent < WARM_UP + MEASURED {
+            peer.write_all(&batch).unwrap();
+            peer.read_exact(&mut got).unwrap();
+            assert_eq!(got, replies, "wrong replies");
+            sent += PIPELINE as u64;
+        }
+    });
+    engine.run().unwrap();
+    client.join().unwrap();
+    let marks = marks.0.borrow();
+    let (Some(start), Some(end)) = *marks else { panic!("the server did not serve every request") };
+    end - start
 }
 
 /// Serves `GET` requests in RESP: `*<n>` header, then `$<len>` and a body
@@ -85,7 +136,7 @@ struct Resp {
     args_left: usize,
     served: u64,
     crlf: Until,
-    marks: std::rc::Rc<std::cell::RefCell<Marks>>,
+    marks: Marks,
 }
 
 impl Handler for Resp {}
@@ -112,13 +163,7 @@ impl Read<Count> for Resp {
             stream.send_with(&self.crlf, b"$5").unwrap();
             stream.send_with(&self.crlf, b"value").unwrap();
             self.served += 1;
-            let mut marks = self.marks.borrow_mut();
-            if self.served == WARM_UP {
-                marks.after_warm_up = Some(allocations());
-            } else if self.served == WARM_UP + MEASURED {
-                marks.at_end = Some(allocations());
-                stream.engine().stop();
-            }
+            self.marks.served(self.served, stream.engine());
         }
         stream.read_delimiter(self.crlf.clone());
     }
@@ -126,48 +171,17 @@ impl Read<Count> for Resp {
 
 #[test]
 fn pipelined_resp_requests_allocate_nothing_after_warm_up() {
-    let marks = std::rc::Rc::new(std::cell::RefCell::new(Marks::default()));
-    let engine = Engine::new().unwrap();
-    let for_server = marks.clone();
-    let server = Server::from_fn(move |_peer| {
-        let handler = Resp { args_left: 0, served: 0, crlf: Until::crlf(), marks: for_server.clone() };
-        Some(Stream::new(handler).read_delimiter(Until::crlf()))
-    })
-    .listen(&engine, "127.0.0.1:0")
-    .unwrap();
-    let Address::Ip(address) = engine.local_address(server).unwrap() else { panic!("not an IP address") };
-
-    let client = std::thread::spawn(move || {
-        let mut peer = TcpStream::connect(address).unwrap();
-        peer.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        peer.set_nodelay(true).unwrap();
-        let request = b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n";
-        let batch: Vec<u8> = request.repeat(PIPELINE);
-        let reply = b"$5\r\nvalue\r\n";
-        let mut replies = vec![0; reply.len() * PIPELINE];
-        let mut sent = 0;
-        while sent < WARM_UP + MEASURED {
-            peer.write_all(&batch).unwrap();
-            peer.read_exact(&mut replies).unwrap();
-            assert!(replies.chunks(reply.len()).all(|r| r == reply), "wrong replies");
-            sent += PIPELINE as u64;
-        }
-    });
-
-    // Bounded: the client's reads time out, and the engine stops once the
-    // last measured request is served.
-    engine.run().unwrap();
-    client.join().unwrap();
-    let marks = marks.borrow();
-    let (Some(start), Some(end)) = (marks.after_warm_up, marks.at_end) else {
-        panic!("the server did not serve every request")
+    let accept = |marks| {
+        let handler = Resp { args_left: 0, served: 0, crlf: Until::crlf(), marks };
+        Stream::new(handler).read_delimiter(Until::crlf())
     };
+    let request = b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n";
+    let allocated = allocations_serving(accept, request.repeat(PIPELINE), b"$5\r\nvalue\r\n".repeat(PIPELINE));
     assert_eq!(
-        end - start,
+        allocated,
         0,
-        "{} allocations for {MEASURED} requests ({:.3} per request)",
-        end - start,
-        (end - start) as f64 / MEASURED as f64
+        "{allocated} allocations for {MEASURED} requests ({:.3} per request)",
+        allocated as f64 / MEASURED as f64
     );
 }
 
@@ -178,7 +192,7 @@ struct Prefixed {
     /// Whether the next frame is a prefix (else a body).
     at_prefix: bool,
     bodies: u64,
-    marks: std::rc::Rc<std::cell::RefCell<Marks>>,
+    marks: Marks,
 }
 
 impl Handler for Prefixed {}
@@ -195,54 +209,23 @@ impl Read<Count> for Prefixed {
         stream.write(prefix).unwrap();
         stream.send(frame).unwrap();
         self.bodies += 1;
-        let mut marks = self.marks.borrow_mut();
-        if self.bodies == WARM_UP {
-            marks.after_warm_up = Some(allocations());
-        } else if self.bodies == WARM_UP + MEASURED {
-            marks.at_end = Some(allocations());
-            stream.engine().stop();
-        }
+        self.marks.served(self.bodies, stream.engine());
         stream.read_delimiter(Count::new(2).unwrap());
     }
 }
 
 #[test]
 fn same_type_switches_deliver_the_right_frames_and_allocate_nothing() {
-    let marks = std::rc::Rc::new(std::cell::RefCell::new(Marks::default()));
-    let engine = Engine::new().unwrap();
-    let for_server = marks.clone();
-    let server = Server::from_fn(move |_peer| {
-        let handler = Prefixed { at_prefix: true, bodies: 0, marks: for_server.clone() };
-        Some(Stream::new(handler).read_delimiter(Count::new(2).unwrap()))
-    })
-    .listen(&engine, "127.0.0.1:0")
-    .unwrap();
-    let Address::Ip(address) = engine.local_address(server).unwrap() else { panic!("not an IP address") };
-
-    let client = std::thread::spawn(move || {
-        let mut peer = TcpStream::connect(address).unwrap();
-        peer.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut batch = Vec::new();
-        for i in 0..PIPELINE {
-            let body: Vec<u8> = (0..3 + i % 7).map(|b| b as u8 + i as u8).collect();
-            batch.extend_from_slice(&(body.len() as u16).to_be_bytes());
-            batch.extend_from_slice(&body);
-        }
-        let mut echoed = vec![0; batch.len()];
-        let mut sent = 0;
-        while sent < WARM_UP + MEASURED {
-            peer.write_all(&batch).unwrap();
-            peer.read_exact(&mut echoed).unwrap();
-            assert_eq!(echoed, batch, "the bodies came back wrong");
-            sent += PIPELINE as u64;
-        }
-    });
-
-    engine.run().unwrap();
-    client.join().unwrap();
-    let marks = marks.borrow();
-    let (Some(start), Some(end)) = (marks.after_warm_up, marks.at_end) else {
-        panic!("the server did not echo every body")
+    let accept = |marks| {
+        let handler = Prefixed { at_prefix: true, bodies: 0, marks };
+        Stream::new(handler).read_delimiter(Count::new(2).unwrap())
     };
-    assert_eq!(end - start, 0, "{} allocations for {MEASURED} bodies", end - start);
+    let mut batch = Vec::new();
+    for i in 0..PIPELINE {
+        let body: Vec<u8> = (0..3 + i % 7).map(|b| b as u8 + i as u8).collect();
+        batch.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        batch.extend_from_slice(&body);
+    }
+    let allocated = allocations_serving(accept, batch.clone(), batch);
+    assert_eq!(allocated, 0, "{allocated} allocations for {MEASURED} bodies");
 }
