@@ -163,9 +163,9 @@ impl<H: Handler> StreamChannel<H> {
                 op(self, &engine);
             }
             // A switch (or limit change) made outside on_read applies to
-            // the bytes buffered now, not only to the next ones.
-            if let Some(switch) = self.stream().switch.take() {
-                self.switch_reader(switch);
+            // the bytes buffered now, not only to the next ones: `dispatch`
+            // takes the pending switch before it cuts a frame.
+            if self.stream().switch.is_some() {
                 self.core().redispatch = true;
             }
             if self.core().redispatch && self.core().is_open() {
