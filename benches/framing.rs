@@ -14,14 +14,18 @@
 //! `Framer::push` + `next_frame` and the tokio codecs (`BytesMut`) do too.
 //! The "in place" memchr loop for lines is a lower bound: it scans each chunk
 //! where it lies and copies only the partial line carried over.
+//!
+//! Each variant is one `#[inline(never)]` function (one call per input), so
+//! an instruction count under callgrind can be read per variant:
+//! `scripts/framing_instructions.sh`.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use pants::delimiter::{Count, Fixed, Packed, Until};
-use pants::{Framer, NetStruct};
+use pants::{Delimiter, Framer, NetStruct};
 use tokio_util::codec::{AnyDelimiterCodec, Decoder, LengthDelimitedCodec, LinesCodec};
 use zerocopy::big_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
@@ -90,21 +94,40 @@ fn random(unit: usize) -> Vec<u8> {
     (0..n).map(|_| rng.next() as u8).collect()
 }
 
-// ---------------------------------------------------------------- lines
+// ---------------------------------------------------------------- pants
 
-fn pants_until(input: &[u8], delimiter: Until) -> usize {
+/// pants' batch path: push each chunk, cut every whole frame with
+/// `Framer::for_each_frame`.
+#[inline(never)]
+fn pants_batch<D: Delimiter>(input: &[u8], delimiter: D, mut touch: impl FnMut(D::Output<'_>)) -> usize {
     let mut framer = Framer::new(delimiter);
     let mut frames = 0;
     for chunk in input.chunks(CHUNK) {
         framer.push(chunk);
-        while let Some(line) = framer.next_frame().expect("lines fit the limit") {
-            touch(line);
+        frames += framer.for_each_frame(&mut touch).expect("no errors");
+    }
+    assert!(framer.is_empty());
+    frames
+}
+
+/// pants one frame per call: push each chunk, `Framer::next_frame` until it
+/// returns `None`.
+#[inline(never)]
+fn pants_next_frame<D: Delimiter>(input: &[u8], delimiter: D, mut touch: impl FnMut(D::Output<'_>)) -> usize {
+    let mut framer = Framer::new(delimiter);
+    let mut frames = 0;
+    for chunk in input.chunks(CHUNK) {
+        framer.push(chunk);
+        while let Some(frame) = framer.next_frame().expect("no errors") {
+            touch(frame);
             frames += 1;
         }
     }
     assert!(framer.is_empty());
     frames
 }
+
+// ---------------------------------------------------------------- lines
 
 /// Finds the end of the next line in `buf[from..]`: the index of its `\n`
 /// and the line's length before the terminator (`\r\n` when `crlf`: a bare
@@ -126,7 +149,9 @@ fn next_line_end(buf: &[u8], mut from: usize, crlf: bool, prev: Option<u8>) -> O
 
 /// A read loop: copy the chunk into our buffer, cut lines with memchr, move
 /// the partial line to the front, never rescan bytes already searched.
-fn memchr_buffered(input: &[u8], crlf: bool) -> usize {
+#[inline(never)]
+fn memchr_buffered<const CRLF: bool>(input: &[u8]) -> usize {
+    let crlf = CRLF;
     let mut buf: Vec<u8> = Vec::new();
     let mut scanned = 0;
     let mut frames = 0;
@@ -152,7 +177,9 @@ fn memchr_buffered(input: &[u8], crlf: bool) -> usize {
 
 /// Lower bound: scan each chunk where it lies, copying only the partial line
 /// carried over to the next chunk.
-fn memchr_in_place(input: &[u8], crlf: bool) -> usize {
+#[inline(never)]
+fn memchr_in_place<const CRLF: bool>(input: &[u8]) -> usize {
+    let crlf = CRLF;
     let mut carry: Vec<u8> = Vec::new();
     let mut frames = 0;
     for chunk in input.chunks(CHUNK) {
@@ -193,6 +220,7 @@ fn memchr_in_place(input: &[u8], crlf: bool) -> usize {
 
 /// tokio-util `LinesCodec`: splits on `\n`, strips a trailing `\r`, checks
 /// UTF-8 and returns an owned `String` per line.
+#[inline(never)]
 fn tokio_lines(input: &[u8]) -> usize {
     let mut codec = LinesCodec::new_with_max_length(LIMIT);
     let mut buf = BytesMut::new();
@@ -212,7 +240,9 @@ fn tokio_lines(input: &[u8]) -> usize {
 /// (`Bytes` split off the buffer). With `crlf` the trailing `\r` is stripped
 /// after the fact (it treats a bare `\n` as a terminator too, which this
 /// input does not contain).
-fn tokio_any_delimiter(input: &[u8], crlf: bool) -> usize {
+#[inline(never)]
+fn tokio_any_delimiter<const CRLF: bool>(input: &[u8]) -> usize {
+    let crlf = CRLF;
     let mut codec = AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), b"\n".to_vec(), LIMIT);
     let mut buf = BytesMut::new();
     let mut frames = 0;
@@ -228,47 +258,9 @@ fn tokio_any_delimiter(input: &[u8], crlf: bool) -> usize {
     frames
 }
 
-fn bench_lines(c: &mut Criterion) {
-    for (name, end, crlf) in [("lines_crlf", &b"\r\n"[..], true), ("lines_lf", &b"\n"[..], false)] {
-        let input = lines(end);
-        let until = if crlf { Until::crlf() } else { Until::lf() };
-        let expected = input.len() / 100;
-        let counts = [
-            pants_until(&input, until.clone()),
-            memchr_buffered(&input, crlf),
-            memchr_in_place(&input, crlf),
-            tokio_lines(&input),
-            tokio_any_delimiter(&input, crlf),
-        ];
-        assert!(counts.iter().all(|&n| n == counts[0]) && counts[0].abs_diff(expected) < expected / 10, "{counts:?}");
-
-        let mut group = c.benchmark_group(name);
-        group.throughput(Throughput::Bytes(input.len() as u64));
-        group.bench_function("pants", |b| b.iter(|| pants_until(black_box(&input), until.clone())));
-        group.bench_function("memchr_buffered", |b| b.iter(|| memchr_buffered(black_box(&input), crlf)));
-        group.bench_function("memchr_in_place", |b| b.iter(|| memchr_in_place(black_box(&input), crlf)));
-        group.bench_function("tokio_lines", |b| b.iter(|| tokio_lines(black_box(&input))));
-        group.bench_function("tokio_any_delimiter", |b| b.iter(|| tokio_any_delimiter(black_box(&input), crlf)));
-        group.finish();
-    }
-}
-
 // ---------------------------------------------------------------- count
 
-fn pants_count(input: &[u8]) -> usize {
-    let mut framer = Framer::new(Count::new(COUNT).expect("not zero"));
-    let mut frames = 0;
-    for chunk in input.chunks(CHUNK) {
-        framer.push(chunk);
-        while let Some(frame) = framer.next_frame().expect("no errors") {
-            touch(frame);
-            frames += 1;
-        }
-    }
-    assert!(framer.is_empty());
-    frames
-}
-
+#[inline(never)]
 fn hand_count(input: &[u8]) -> usize {
     let mut buf: Vec<u8> = Vec::new();
     let mut frames = 0;
@@ -286,16 +278,6 @@ fn hand_count(input: &[u8]) -> usize {
     frames
 }
 
-fn bench_count(c: &mut Criterion) {
-    let input = random(COUNT);
-    assert_eq!(pants_count(&input), hand_count(&input));
-    let mut group = c.benchmark_group("count_100");
-    group.throughput(Throughput::Bytes(input.len() as u64));
-    group.bench_function("pants", |b| b.iter(|| pants_count(black_box(&input))));
-    group.bench_function("hand_loop", |b| b.iter(|| hand_count(black_box(&input))));
-    group.finish();
-}
-
 // ---------------------------------------------------------------- netstruct
 
 #[derive(NetStruct)]
@@ -304,20 +286,7 @@ struct Message<'a> {
     body: &'a [u8],
 }
 
-fn pants_packed(input: &[u8]) -> usize {
-    let mut framer = Framer::new(Packed::<Message>::new());
-    let mut frames = 0;
-    for chunk in input.chunks(CHUNK) {
-        framer.push(chunk);
-        while let Some(message) = framer.next_frame().expect("no errors") {
-            touch(message.body);
-            frames += 1;
-        }
-    }
-    assert!(framer.is_empty());
-    frames
-}
-
+#[inline(never)]
 fn hand_prefixed(input: &[u8]) -> usize {
     let mut buf: Vec<u8> = Vec::new();
     let mut frames = 0;
@@ -338,6 +307,7 @@ fn hand_prefixed(input: &[u8]) -> usize {
     frames
 }
 
+#[inline(never)]
 fn tokio_length_delimited(input: &[u8]) -> usize {
     let mut codec =
         LengthDelimitedCodec::builder().length_field_length(4).big_endian().max_frame_length(LIMIT).new_codec();
@@ -354,18 +324,6 @@ fn tokio_length_delimited(input: &[u8]) -> usize {
     frames
 }
 
-fn bench_netstruct(c: &mut Criterion) {
-    let input = prefixed();
-    let n = pants_packed(&input);
-    assert_eq!((hand_prefixed(&input), tokio_length_delimited(&input)), (n, n));
-    let mut group = c.benchmark_group("netstruct_u32_body");
-    group.throughput(Throughput::Bytes(input.len() as u64));
-    group.bench_function("pants", |b| b.iter(|| pants_packed(black_box(&input))));
-    group.bench_function("hand_loop", |b| b.iter(|| hand_prefixed(black_box(&input))));
-    group.bench_function("tokio_length_delimited", |b| b.iter(|| tokio_length_delimited(black_box(&input))));
-    group.finish();
-}
-
 // ---------------------------------------------------------------- fixed
 
 /// A 16-byte binary header.
@@ -380,24 +338,16 @@ struct Header {
 }
 
 #[inline(always)]
+fn touch_message(message: Message<'_>) {
+    touch(message.body);
+}
+
+#[inline(always)]
 fn touch_header(header: &Header) {
     black_box((header.kind, header.seq.get()));
 }
 
-fn pants_fixed(input: &[u8]) -> usize {
-    let mut framer = Framer::new(Fixed::<Header>::new());
-    let mut frames = 0;
-    for chunk in input.chunks(CHUNK) {
-        framer.push(chunk);
-        while let Some(header) = framer.next_frame().expect("no errors") {
-            touch_header(header);
-            frames += 1;
-        }
-    }
-    assert!(framer.is_empty());
-    frames
-}
-
+#[inline(never)]
 fn hand_fixed(input: &[u8]) -> usize {
     const SIZE: usize = size_of::<Header>();
     let mut buf: Vec<u8> = Vec::new();
@@ -416,14 +366,84 @@ fn hand_fixed(input: &[u8]) -> usize {
     frames
 }
 
-fn bench_fixed(c: &mut Criterion) {
-    let input = random(size_of::<Header>());
-    assert_eq!(pants_fixed(&input), hand_fixed(&input));
-    let mut group = c.benchmark_group("fixed_16");
-    group.throughput(Throughput::Bytes(input.len() as u64));
-    group.bench_function("pants", |b| b.iter(|| pants_fixed(black_box(&input))));
-    group.bench_function("hand_loop", |b| b.iter(|| hand_fixed(black_box(&input))));
-    group.finish();
+// ---------------------------------------------------------------- the suite
+
+/// A way of cutting an input: returns the number of frames it cut.
+type Cutter = fn(&[u8]) -> usize;
+
+/// One benchmark group: an input and the variants that cut it.
+struct Group {
+    name: &'static str,
+    input: Vec<u8>,
+    variants: Vec<(&'static str, Cutter)>,
+}
+
+fn groups() -> Vec<Group> {
+    vec![
+        Group {
+            name: "lines_crlf",
+            input: lines(b"\r\n"),
+            variants: vec![
+                ("pants", |input| pants_batch(input, Until::crlf(), touch)),
+                ("pants_next_frame", |input| pants_next_frame(input, Until::crlf(), touch)),
+                ("memchr_buffered", memchr_buffered::<true>),
+                ("memchr_in_place", memchr_in_place::<true>),
+                ("tokio_lines", tokio_lines),
+                ("tokio_any_delimiter", tokio_any_delimiter::<true>),
+            ],
+        },
+        Group {
+            name: "lines_lf",
+            input: lines(b"\n"),
+            variants: vec![
+                ("pants", |input| pants_batch(input, Until::lf(), touch)),
+                ("pants_next_frame", |input| pants_next_frame(input, Until::lf(), touch)),
+                ("memchr_buffered", memchr_buffered::<false>),
+                ("memchr_in_place", memchr_in_place::<false>),
+                ("tokio_lines", tokio_lines),
+                ("tokio_any_delimiter", tokio_any_delimiter::<false>),
+            ],
+        },
+        Group {
+            name: "count_100",
+            input: random(COUNT),
+            variants: vec![
+                ("pants", |input| pants_batch(input, Count::new(COUNT).expect("not zero"), touch)),
+                ("pants_next_frame", |input| pants_next_frame(input, Count::new(COUNT).expect("not zero"), touch)),
+                ("hand_loop", hand_count),
+            ],
+        },
+        Group {
+            name: "netstruct_u32_body",
+            input: prefixed(),
+            variants: vec![
+                ("pants", |input| pants_batch(input, Packed::<Message>::new(), touch_message)),
+                ("pants_next_frame", |input| pants_next_frame(input, Packed::<Message>::new(), touch_message)),
+                ("hand_loop", hand_prefixed),
+                ("tokio_length_delimited", tokio_length_delimited),
+            ],
+        },
+        Group {
+            name: "fixed_16",
+            input: random(size_of::<Header>()),
+            variants: vec![
+                ("pants", |input| pants_batch(input, Fixed::<Header>::new(), touch_header)),
+                ("pants_next_frame", |input| pants_next_frame(input, Fixed::<Header>::new(), touch_header)),
+                ("hand_loop", hand_fixed),
+            ],
+        },
+    ]
+}
+
+/// Every variant of a group cuts the same number of frames (lines: about
+/// one per 100 bytes).
+fn check(group: &Group) {
+    let counts: Vec<usize> = group.variants.iter().map(|(_, cut)| cut(&group.input)).collect();
+    assert!(counts.iter().all(|&n| n == counts[0] && n > 0), "{}: {counts:?}", group.name);
+    if group.name.starts_with("lines") {
+        let expected = group.input.len() / 100;
+        assert!(counts[0].abs_diff(expected) < expected / 10, "{}: {counts:?}", group.name);
+    }
 }
 
 fn config() -> Criterion {
@@ -431,9 +451,43 @@ fn config() -> Criterion {
     Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(30)
 }
 
-criterion_group! {
-    name = benches;
-    config = config();
-    targets = bench_lines, bench_count, bench_netstruct, bench_fixed
+/// `cargo bench --bench framing [filter]` runs the criterion suite.
+/// `FRAMING_RUN=group/variant:n` instead runs that variant `n` times on its
+/// input and nothing else (for instruction counts under callgrind; `n = 0`
+/// measures the setup alone); `FRAMING_RUN=list` lists the variants.
+fn main() {
+    let groups = groups();
+    if let Ok(run) = std::env::var("FRAMING_RUN") {
+        if run == "list" {
+            for group in &groups {
+                for (variant, _) in &group.variants {
+                    println!("{}/{variant}", group.name);
+                }
+            }
+            return;
+        }
+        let (name, times) = run.rsplit_once(':').expect("FRAMING_RUN=group/variant:n");
+        let times: usize = times.parse().expect("a count after ':'");
+        let (group, cut) = groups
+            .iter()
+            .flat_map(|group| group.variants.iter().map(move |(variant, cut)| (group, variant, cut)))
+            .find(|(group, variant, _)| format!("{}/{variant}", group.name) == name)
+            .map(|(group, _, cut)| (group, cut))
+            .unwrap_or_else(|| panic!("no variant {name}"));
+        for _ in 0..times {
+            black_box(cut(black_box(&group.input)));
+        }
+        return;
+    }
+    let mut c = config().configure_from_args();
+    for group in &groups {
+        check(group);
+        let mut bench = c.benchmark_group(group.name);
+        bench.throughput(Throughput::Bytes(group.input.len() as u64));
+        for (variant, cut) in &group.variants {
+            bench.bench_function(*variant, |b| b.iter(|| cut(black_box(&group.input))));
+        }
+        bench.finish();
+    }
+    c.final_summary();
 }
-criterion_main!(benches);

@@ -5,7 +5,8 @@
 //!    once, one byte at a time or in random chunks, and equal to what the input
 //!    was generated from (`Raw` excepted: its frames are the chunks, so only
 //!    their concatenation is checked). A protocol that switches delimiters
-//!    (`Until` header, `Count` body) is split-invariant too.
+//!    (`Until` header, `Count` body) is split-invariant too. Each run is made
+//!    twice: cutting with `next_frame` and with the batch `for_each_frame`.
 //! 2. Robustness: arbitrary bytes in arbitrary chunks never panic any
 //!    delimiter, errors are sticky and consume nothing, and with frames drained
 //!    after each push (and the framer cleared after an error) the buffered
@@ -13,6 +14,7 @@
 //!    chunk.
 
 use std::fmt::Debug;
+use std::ops::ControlFlow;
 
 use binrw::BinRead;
 use pants::delimiter::{Array, Binrw, Count, Fixed, Packed, Raw, RegexMatch, RegexSearch, Until};
@@ -162,8 +164,17 @@ fn finish_of(leftover: &[u8]) -> Result<(), FrameError> {
     }
 }
 
+/// How a run cuts the frames each chunk completes.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    /// `next_frame` until it returns `None`.
+    OneByOne,
+    /// One `for_each_frame` per chunk (the batch path).
+    Batch,
+}
+
 /// Pushes each chunk and cuts every frame it completes; stops at the first error.
-fn run<D, T, F>(delimiter: D, chunks: &[&[u8]], own: &F) -> Outcome<T>
+fn run<D, T, F>(delimiter: D, chunks: &[&[u8]], own: &F, cut: Cut) -> Outcome<T>
 where
     D: Delimiter,
     F: for<'a> Fn(D::Output<'a>) -> T,
@@ -173,6 +184,13 @@ where
     let mut error = None;
     'chunks: for chunk in chunks {
         framer.push(chunk);
+        if let Cut::Batch = cut {
+            if let Err(e) = framer.for_each_frame(|frame| frames.push(own(frame))) {
+                error = Some(e);
+                break 'chunks;
+            }
+            continue;
+        }
         loop {
             match framer.next_frame().map(|frame| frame.map(own)) {
                 Ok(Some(frame)) => frames.push(frame),
@@ -220,11 +238,19 @@ where
     T: PartialEq + Debug,
     F: for<'a> Fn(D::Output<'a>) -> T,
 {
-    prop_assert_eq!(&run(make(), &[input], &own), expected, "input pushed all at once");
     let bytewise: Vec<&[u8]> = input.chunks(1).collect();
-    prop_assert_eq!(&run(make(), &bytewise, &own), expected, "input pushed one byte at a time");
     let random = chunk_at(input, cuts);
-    prop_assert_eq!(&run(make(), &random, &own), expected, "input pushed in chunks of {:?}", lengths(&random));
+    for cut in [Cut::OneByOne, Cut::Batch] {
+        prop_assert_eq!(&run(make(), &[input], &own, cut), expected, "input pushed all at once, {:?}", cut);
+        prop_assert_eq!(&run(make(), &bytewise, &own, cut), expected, "input pushed one byte at a time, {:?}", cut);
+        prop_assert_eq!(
+            &run(make(), &random, &own, cut),
+            expected,
+            "input pushed in chunks of {:?}, {:?}",
+            lengths(&random),
+            cut
+        );
+    }
     Ok(())
 }
 
@@ -450,7 +476,7 @@ proptest! {
         let random = chunk_at(&data, &cuts);
         let bytewise: Vec<&[u8]> = data.chunks(1).collect();
         for chunks in [vec![&data[..]], bytewise, random] {
-            let outcome = run(Raw, &chunks, &bytes);
+            let outcome = run(Raw, &chunks, &bytes, Cut::OneByOne);
             prop_assert_eq!(outcome.frames.concat(), data.clone());
             // Each push is handed over whole before the next one (the framer is
             // drained after each push); empty chunks give no frame.
@@ -492,11 +518,13 @@ proptest! {
             partial
         };
         let expected = (events, leftover.to_vec(), finish_of(leftover));
-        prop_assert_eq!(&run_switching(&[&input]), &expected, "all at once");
         let bytewise: Vec<&[u8]> = input.chunks(1).collect();
-        prop_assert_eq!(&run_switching(&bytewise), &expected, "byte at a time");
         let random = chunk_at(&input, &cuts);
-        prop_assert_eq!(&run_switching(&random), &expected, "chunks of {:?}", lengths(&random));
+        for cut in [Cut::OneByOne, Cut::Batch] {
+            prop_assert_eq!(&run_switching(&[&input], cut), &expected, "all at once, {:?}", cut);
+            prop_assert_eq!(&run_switching(&bytewise, cut), &expected, "byte at a time, {:?}", cut);
+            prop_assert_eq!(&run_switching(&random, cut), &expected, "chunks of {:?}, {:?}", lengths(&random), cut);
+        }
     }
 }
 
@@ -537,7 +565,7 @@ enum Mode {
 }
 
 /// The header/body protocol: returns the events, the leftover and `finish()`.
-fn run_switching(chunks: &[&[u8]]) -> (Vec<Event>, Vec<u8>, Result<(), FrameError>) {
+fn run_switching(chunks: &[&[u8]], cut: Cut) -> (Vec<Event>, Vec<u8>, Result<(), FrameError>) {
     let mut mode = Mode::Header(Framer::new(Until::crlf()));
     let mut events = Vec::new();
     for chunk in chunks {
@@ -547,6 +575,24 @@ fn run_switching(chunks: &[&[u8]]) -> (Vec<Event>, Vec<u8>, Result<(), FrameErro
         }
         loop {
             mode = match mode {
+                Mode::Header(mut framer) if matches!(cut, Cut::Batch) => {
+                    // Header lines in one batch, stopped by a header with a body.
+                    let flow = framer.try_for_each_frame(|line| {
+                        let size: usize = std::str::from_utf8(line).unwrap().parse().unwrap();
+                        events.push(Event::Header(size));
+                        match Count::new(size) {
+                            Ok(count) => ControlFlow::Break(count),
+                            Err(_) => ControlFlow::Continue(()), // no body
+                        }
+                    });
+                    match flow.unwrap() {
+                        ControlFlow::Break(count) => Mode::Body(framer.read_delimiter(count)),
+                        ControlFlow::Continue(()) => {
+                            mode = Mode::Header(framer);
+                            break;
+                        }
+                    }
+                }
                 Mode::Header(mut framer) => {
                     let size = framer.next_frame().unwrap().map(|line| std::str::from_utf8(line).unwrap().parse());
                     let Some(size) = size else {
@@ -647,8 +693,8 @@ proptest! {
 #[test]
 fn growable_regex_search_depends_on_chunks() {
     let d = || RegexSearch::new("[;,]+").unwrap();
-    assert_eq!(run(d(), &[b"a;,b;"], &bytes).frames, [&b"a"[..], b"b"]);
-    assert_eq!(run(d(), &[b"a;", b",b;"], &bytes).frames, [&b"a"[..], b"", b"b"]);
+    assert_eq!(run(d(), &[b"a;,b;"], &bytes, Cut::Batch).frames, [&b"a"[..], b"b"]);
+    assert_eq!(run(d(), &[b"a;", b",b;"], &bytes, Cut::Batch).frames, [&b"a"[..], b"", b"b"]);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! Exact byte counts: Pants' integer `read_delimiter`.
 
 use alloc::vec::Vec;
+use core::num::NonZeroUsize;
 
 use super::{take_exact, Decoded, Delimiter};
 use crate::encode::Encode;
@@ -19,7 +20,7 @@ use crate::error::{DelimiterError, FrameError, PackError};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Count(usize);
+pub struct Count(NonZeroUsize);
 
 impl Count {
     /// Frames of `n` bytes. Zero is refused: it would cut empty frames
@@ -30,16 +31,12 @@ impl Count {
     /// assert_eq!(Count::new(0).unwrap_err(), DelimiterError::ZeroCount);
     /// ```
     pub fn new(n: usize) -> Result<Self, DelimiterError> {
-        if n == 0 {
-            Err(DelimiterError::ZeroCount)
-        } else {
-            Ok(Count(n))
-        }
+        NonZeroUsize::new(n).map(Count).ok_or(DelimiterError::ZeroCount)
     }
 
     /// The frame length.
     pub fn size(&self) -> usize {
-        self.0
+        self.0.get()
     }
 }
 
@@ -48,11 +45,11 @@ impl Delimiter for Count {
 
     #[inline]
     fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<Decoded<&'a [u8]>, FrameError> {
-        Ok(take_exact(buf, self.0))
+        Ok(take_exact(buf, self.0.get()))
     }
 
     fn min_buffer(&self) -> usize {
-        self.0
+        self.0.get()
     }
 }
 
@@ -116,7 +113,7 @@ fn encode_exact(bytes: &[u8], expected: usize, out: &mut Vec<u8>) -> Result<(), 
 impl<T: AsRef<[u8]>> Encode<T> for Count {
     #[inline]
     fn encode(&self, item: T, out: &mut Vec<u8>) -> Result<(), PackError> {
-        encode_exact(item.as_ref(), self.0, out)
+        encode_exact(item.as_ref(), self.0.get(), out)
     }
 }
 

@@ -42,6 +42,8 @@ enum Search {
     Byte(ByteFinder),
     /// 2 to 4 bytes (`\r\n`, `\r\n\r\n`): `memchr` for the last byte,
     /// then a comparison, beats a `memmem` search on short lines.
+    /// Two bytes (`\r\n`): the last one searched for, the first compared.
+    Pair([u8; 2], ByteFinder),
     Short([u8; 4], usize, ByteFinder),
     /// Boxed: a `memmem` finder is 288 bytes, which every `Until` would
     /// carry otherwise, and a stream moves its delimiter twice per batch of
@@ -81,14 +83,30 @@ impl ByteFinder {
 
 /// The start of the first `needle` in `buf` starting at `from` or later;
 /// `last` finds its last byte.
-#[inline]
+/// Where `first` followed by `last`'s byte starts in `buf`, searching from
+/// `from` (a terminator may start there).
+#[inline(always)]
+fn find_pair(buf: &[u8], from: usize, first: u8, last: &ByteFinder) -> Option<usize> {
+    let mut end = from + 1;
+    while end < buf.len() {
+        end += last.find(&buf[end..])?;
+        if buf[end - 1] == first {
+            return Some(end - 1);
+        }
+        end += 1;
+    }
+    None
+}
+
+#[inline(always)]
 fn find_short(buf: &[u8], from: usize, needle: &[u8], last: &ByteFinder) -> Option<usize> {
     let head = &needle[..needle.len() - 1];
     let mut end = from + head.len();
     while end < buf.len() {
         end += last.find(&buf[end..])?;
         let start = end - head.len();
-        if &buf[start..end] == head {
+        // At most 3 bytes: a byte loop, not a call to `memcmp`.
+        if buf[start..end].iter().zip(head).all(|(a, b)| a == b) {
             return Some(start);
         }
         end += 1;
@@ -110,6 +128,7 @@ impl Until {
         let search = match terminator {
             [] => return Err(DelimiterError::EmptyTerminator),
             [byte] => Search::Byte(ByteFinder::new(*byte)),
+            [first, last] => Search::Pair([*first, *last], ByteFinder::new(*last)),
             bytes if bytes.len() <= 4 => {
                 let mut needle = [0; 4];
                 needle[..bytes.len()].copy_from_slice(bytes);
@@ -137,13 +156,14 @@ impl Until {
     /// assert_eq!(Until::crlf().terminator(), b"\r\n");
     /// ```
     pub fn crlf() -> Self {
-        Until { search: Search::Short(*b"\r\n\0\0", 2, ByteFinder::new(b'\n')), scanned: 0 }
+        Until { search: Search::Pair(*b"\r\n", ByteFinder::new(b'\n')), scanned: 0 }
     }
 
     /// The terminator this delimiter looks for.
     pub fn terminator(&self) -> &[u8] {
         match &self.search {
             Search::Byte(finder) => core::slice::from_ref(&finder.byte),
+            Search::Pair(pair, _) => pair,
             Search::Short(needle, len, _) => &needle[..*len],
             Search::Bytes(finder) => finder.needle(),
         }
@@ -153,20 +173,20 @@ impl Until {
 impl Delimiter for Until {
     type Output<'a> = &'a [u8];
 
-    #[inline]
+    #[inline(always)]
     fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<Decoded<&'a [u8]>, FrameError> {
+        // Where the terminator starts, searching from `scanned`.
+        let from = self.scanned;
         let (found, overlap) = match &self.search {
-            Search::Byte(finder) => (buf.get(self.scanned..).and_then(|rest| finder.find(rest)), 1),
-            Search::Short(needle, len, last) => {
-                (find_short(buf, self.scanned, &needle[..*len], last).map(|start| start - self.scanned), *len)
-            }
+            Search::Byte(finder) => (buf.get(from..).and_then(|rest| finder.find(rest)).map(|at| from + at), 1),
+            Search::Pair([first, _], last) => (find_pair(buf, from, *first, last), 2),
+            Search::Short(needle, len, last) => (find_short(buf, from, &needle[..*len], last), *len),
             Search::Bytes(finder) => {
-                (buf.get(self.scanned..).and_then(|rest| finder.find(rest)), finder.needle().len())
+                (buf.get(from..).and_then(|rest| finder.find(rest)).map(|at| from + at), finder.needle().len())
             }
         };
         match found {
-            Some(at) => {
-                let end = self.scanned + at;
+            Some(end) => {
                 self.scanned = 0;
                 Ok(Decoded::Frame { frame: &buf[..end], consumed: end + overlap })
             }
@@ -192,6 +212,7 @@ impl Until {
     fn early_terminator(&self, frame: &[u8]) -> Option<usize> {
         let inside = match &self.search {
             Search::Byte(finder) => finder.find(frame),
+            Search::Pair([first, _], last) => find_pair(frame, 0, *first, last),
             Search::Short(needle, len, last) => find_short(frame, 0, &needle[..*len], last),
             Search::Bytes(finder) => finder.find(frame),
         };

@@ -14,6 +14,7 @@
 
 use std::any::{Any, TypeId};
 use std::io;
+use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::{Read, Stream, Switch};
@@ -103,40 +104,22 @@ where
             return Dispatch::Stopped;
         };
         let mut stream: Stream<H, D> = taken.lend(delimiter);
-        let outcome = loop {
-            if stream.core.close.is_some() || stream.core.poisoned || !stream.core.can_read_plaintext() {
-                break Dispatch::Stopped;
-            }
-            if stream.core.out.queued() > stream.core.write_limit as u64 {
-                // Backpressure: the rest waits until the queue drains.
-                break Dispatch::Idle;
-            }
-            self.buffer.set_buffer_size(stream.core.buffer_size);
-            let frame = match self.buffer.next_frame(&mut *stream.delimiter) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break Dispatch::Idle,
-                Err(e) => break Dispatch::Error(e),
-            };
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| handler.on_read(&mut stream, frame))) {
-                break Dispatch::Panicked(panic_message(&*panic));
-            }
-            if let Some(switch) = stream.switch.take() {
-                if switch.delimiter_type() != TypeId::of::<D>() {
-                    break Dispatch::Switch(switch);
-                }
-                // A delimiter of the same type (another `Count`, say): it
-                // replaces this one in place, and the reader that brought
-                // it goes back to the spares with the old one.
-                if let Ok(mut next) = switch.into_any().downcast::<TypedReader<D>>() {
-                    if let Some(boxed) = &mut next.delimiter {
-                        std::mem::swap(boxed, &mut stream.delimiter);
-                        stream.delimiter.reset();
-                        self.buffer.rewind();
-                    }
-                    stream.spares.put(next);
-                }
-            }
+        let outcome = match halted(&stream) {
+            Some(outcome) => outcome,
+            // The batch path: frames are cut in one pass over the buffer,
+            // which writes its cursor back once.
+            None => match self.buffer.cut_frames(
+                &mut stream,
+                |stream| &mut *stream.delimiter,
+                |stream| Some(stream.core.buffer_size),
+                |stream, frame| deliver(handler, stream, frame),
+            ) {
+                Ok(ControlFlow::Break(outcome)) => outcome,
+                Ok(ControlFlow::Continue(())) => Dispatch::Idle,
+                Err(e) => Dispatch::Error(e),
+            },
         };
+        self.buffer.set_buffer_size(stream.core.buffer_size);
         let (stream, delimiter) = stream.give_back();
         self.delimiter = Some(delimiter);
         *slot = Some(stream);
@@ -173,6 +156,54 @@ where
 
     fn clear(&mut self) {
         self.buffer.clear();
+    }
+}
+
+/// Why frames must not be delivered to `stream` now, if they must not: it
+/// was closed or can no longer read (stop), or its send queue is over the
+/// write limit (backpressure: the rest waits until the queue drains).
+#[inline]
+fn halted<H, D>(stream: &Stream<H, D>) -> Option<Dispatch<H>> {
+    if stream.core.close.is_some() || stream.core.poisoned || !stream.core.can_read_plaintext() {
+        Some(Dispatch::Stopped)
+    } else if stream.core.out.queued() > stream.core.write_limit as u64 {
+        Some(Dispatch::Idle)
+    } else {
+        None
+    }
+}
+
+/// Hands one frame to `on_read`, then applies what the handler asked for:
+/// `Break` to end the dispatch (a panic, a switch to another delimiter
+/// type, a close, backpressure), `Continue` for the next frame.
+#[inline]
+fn deliver<H, D>(handler: &mut H, stream: &mut Stream<H, D>, frame: D::Output<'_>) -> ControlFlow<Dispatch<H>>
+where
+    H: Read<D>,
+    D: Delimiter + 'static,
+{
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| handler.on_read(stream, frame))) {
+        return ControlFlow::Break(Dispatch::Panicked(panic_message(&*panic)));
+    }
+    if let Some(switch) = stream.switch.take() {
+        if switch.delimiter_type() != TypeId::of::<D>() {
+            return ControlFlow::Break(Dispatch::Switch(switch));
+        }
+        // A delimiter of the same type (another `Count`, say): it replaces
+        // this one in place (the buffer already expects a new frame), and
+        // the reader that brought it goes back to the spares with the old
+        // one.
+        if let Ok(mut next) = switch.into_any().downcast::<TypedReader<D>>() {
+            if let Some(boxed) = &mut next.delimiter {
+                std::mem::swap(boxed, &mut stream.delimiter);
+                stream.delimiter.reset();
+            }
+            stream.spares.put(next);
+        }
+    }
+    match halted(stream) {
+        Some(outcome) => ControlFlow::Break(outcome),
+        None => ControlFlow::Continue(()),
     }
 }
 
