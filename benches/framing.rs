@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput};
-use pants::delimiter::{Count, Fixed, Packed, Until};
+use pants::delimiter::{Array, Count, Fixed, Packed, Until};
 use pants::{Delimiter, Framer, NetStruct};
 use tokio_util::codec::{AnyDelimiterCodec, Decoder, LengthDelimitedCodec, LinesCodec};
 use zerocopy::big_endian::{U16, U32, U64};
@@ -260,17 +260,31 @@ fn tokio_any_delimiter<const CRLF: bool>(input: &[u8]) -> usize {
 
 // ---------------------------------------------------------------- count
 
+/// A read loop cutting frames of `n` bytes, `n` known only at run time (as
+/// a protocol's size field gives it): the hand-written `Count`.
 #[inline(never)]
 fn hand_count(input: &[u8]) -> usize {
+    hand_count_of(input, black_box(COUNT))
+}
+
+/// The same loop with the size a constant the compiler folds in: the
+/// hand-written `Array<100>`.
+#[inline(never)]
+fn hand_count_const(input: &[u8]) -> usize {
+    hand_count_of(input, COUNT)
+}
+
+#[inline(always)]
+fn hand_count_of(input: &[u8], n: usize) -> usize {
     let mut buf: Vec<u8> = Vec::new();
     let mut frames = 0;
     for chunk in input.chunks(CHUNK) {
         buf.extend_from_slice(chunk);
         let mut start = 0;
-        while let Some(frame) = buf.get(start..start + COUNT) {
+        while let Some(frame) = buf.get(start..start + n) {
             touch(frame);
             frames += 1;
-            start += COUNT;
+            start += n;
         }
         buf.drain(..start);
     }
@@ -411,6 +425,8 @@ fn groups() -> Vec<Group> {
                 ("pants", |input| pants_batch(input, Count::new(COUNT).expect("not zero"), touch)),
                 ("pants_next_frame", |input| pants_next_frame(input, Count::new(COUNT).expect("not zero"), touch)),
                 ("hand_loop", hand_count),
+                ("pants_array", |input| pants_batch(input, Array::<COUNT>, |frame| touch(frame))),
+                ("hand_loop_const", hand_count_const),
             ],
         },
         Group {
@@ -451,10 +467,55 @@ fn config() -> Criterion {
     Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(30)
 }
 
+/// The baseline of a group: the hand-written loop pants is held against.
+fn baseline(group: &Group) -> &'static str {
+    if group.name.starts_with("lines") {
+        "memchr_buffered"
+    } else {
+        "hand_loop"
+    }
+}
+
+/// Times every variant of each group once per round, `rounds` rounds, the
+/// variants interleaved so that a change in the machine's load hits all of
+/// them alike. Prints each variant's best throughput, the baseline's
+/// fastest time over the variant's fastest (the figure the load disturbs
+/// least), and the median over the rounds of baseline time / variant time
+/// (above 1: faster than the hand loop).
+fn interleaved(groups: &[Group], rounds: usize) {
+    for group in groups {
+        check(group);
+        let mut times = vec![Vec::with_capacity(rounds); group.variants.len()];
+        for _ in 0..rounds {
+            for ((_, cut), times) in group.variants.iter().zip(&mut times) {
+                let start = std::time::Instant::now();
+                black_box(cut(black_box(&group.input)));
+                times.push(start.elapsed().as_secs_f64());
+            }
+        }
+        let base = group.variants.iter().position(|(name, _)| *name == baseline(group)).expect("a baseline");
+        for ((variant, _), own) in group.variants.iter().zip(&times) {
+            let mut ratios: Vec<f64> = times[base].iter().zip(own).map(|(b, t)| b / t).collect();
+            ratios.sort_by(f64::total_cmp);
+            let fastest = own.iter().copied().fold(f64::INFINITY, f64::min);
+            let gib_s = group.input.len() as f64 / fastest / f64::from(1 << 30);
+            let base_fastest = times[base].iter().copied().fold(f64::INFINITY, f64::min);
+            println!(
+                "{}/{variant}\t{gib_s:.2} GiB/s\tfastest {:.2}x\tmedian {:.2}x",
+                group.name,
+                base_fastest / fastest,
+                ratios[ratios.len() / 2]
+            );
+        }
+    }
+}
+
 /// `cargo bench --bench framing [filter]` runs the criterion suite.
 /// `FRAMING_RUN=group/variant:n` instead runs that variant `n` times on its
 /// input and nothing else (for instruction counts under callgrind; `n = 0`
 /// measures the setup alone); `FRAMING_RUN=list` lists the variants.
+/// `FRAMING_ROUNDS=n` times the variants interleaved instead
+/// ([`interleaved`]).
 fn main() {
     let groups = groups();
     if let Ok(run) = std::env::var("FRAMING_RUN") {
@@ -477,6 +538,10 @@ fn main() {
         for _ in 0..times {
             black_box(cut(black_box(&group.input)));
         }
+        return;
+    }
+    if let Ok(rounds) = std::env::var("FRAMING_ROUNDS") {
+        interleaved(&groups, rounds.parse().expect("FRAMING_ROUNDS=n"));
         return;
     }
     let mut c = config().configure_from_args();

@@ -43,11 +43,13 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// A reader at the start of `buf`, for a struct whose fixed size is `min_size`.
+    #[inline]
     pub fn new(buf: &'a [u8], min_size: usize) -> Self {
         Reader { buf, pos: 0, known: min_size, check: None }
     }
 
     /// How many bytes have been read.
+    #[inline]
     pub fn position(&self) -> usize {
         self.pos
     }
@@ -55,6 +57,7 @@ impl<'a> Reader<'a> {
     /// How many more bytes are known to be needed (at least 1): netstruct's
     /// `iter_unpack` number, except that it stops at the next check point
     /// (see [`check_ahead`](Reader::check_ahead)) when there is one.
+    #[inline]
     pub fn missing(&self) -> usize {
         let end = match self.check {
             Some(offset) => offset.wrapping_add(self.known).min(self.known),
