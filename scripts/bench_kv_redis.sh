@@ -10,9 +10,11 @@
 # Installs redis-server (Debian's package, as CI installs redis-tools) if it
 # is missing. Both servers run pinned to core 0, redis-benchmark to core 1
 # (taskset); each round runs every test against kv then redis, alternating
-# which goes first. Prints requests per second, and the ratio kv / redis of
-# the medians over the rounds. Bounded: ROUNDS x tests x pipelines x 2 runs
-# of REQUESTS requests each (about 2 minutes with the defaults).
+# which goes first. Prints requests per second and the server's CPU time per
+# request (user + system, from /proc), with the ratios kv / redis of the
+# medians over the rounds (for CPU, below 1: kv uses less). Bounded: ROUNDS
+# x tests x pipelines x 2 runs of REQUESTS requests each (about 2 minutes
+# with the defaults).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,24 +66,37 @@ for port in "$KV_PORT" "$REDIS_PORT"; do
     redis-cli -p "$port" ping >/dev/null
 done
 
-# One redis-benchmark run: prints "<test>\t<requests per second>" lines
+# One redis-benchmark run of one test: prints "<test>\t<requests per second>"
 # (test names hold spaces: "lrange_100 (first 100 elements)").
-run() { # port pipeline
-    "${PIN_LOAD[@]}" timeout 300 redis-benchmark -p "$1" -n "$REQUESTS" -c "$CLIENTS" -P "$2" -t "$TESTS" \
+run() { # port pipeline test
+    "${PIN_LOAD[@]}" timeout 300 redis-benchmark -p "$1" -n "$REQUESTS" -c "$CLIENTS" -P "$2" -t "$3" \
         --csv 2>/dev/null | awk -F, 'NR > 1 { gsub(/"/, ""); print tolower($1) "\t" $2 }'
 }
+
+# CPU time (user + system, clock ticks) a process has used so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+KV_PID=${pids[0]}
+REDIS_PID=${pids[1]}
 
 results=$OUT/results.tsv
 : >"$results"
 for round in $(seq "$ROUNDS"); do
     for pipeline in $PIPELINES; do
-        order=(kv redis)
-        ((round % 2 == 0)) && order=(redis kv)
-        for server in "${order[@]}"; do
-            port=$KV_PORT
-            [ "$server" = redis ] && port=$REDIS_PORT
-            run "$port" "$pipeline" | while IFS=$'\t' read -r test rps; do
-                printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$pipeline" "$test" "$server" "$rps" | tee -a "$results"
+        for test in ${TESTS//,/ }; do
+            order=(kv redis)
+            ((round % 2 == 0)) && order=(redis kv)
+            for server in "${order[@]}"; do
+                port=$KV_PORT pid=$KV_PID
+                [ "$server" = redis ] && port=$REDIS_PORT pid=$REDIS_PID
+                before=$(cpu_ticks "$pid")
+                out=$(run "$port" "$pipeline" "$test")
+                after=$(cpu_ticks "$pid")
+                # Server CPU per request, microseconds.
+                cpu=$(python3 -c "print(f'{($after - $before) / $TICK / $REQUESTS * 1e6:.3f}')")
+                printf '%s\n' "$out" | while IFS=$'\t' read -r name rps; do
+                    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$pipeline" "$name" "$server" "$rps" "$cpu" | tee -a "$results"
+                done
             done
         done
     done
@@ -92,15 +107,20 @@ echo "requests/s, medians of $ROUNDS rounds (-n $REQUESTS -c $CLIENTS); ratio = 
 python3 - "$results" <<'EOF'
 import collections, statistics, sys
 runs = collections.defaultdict(list)
+cpus = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    _, pipeline, test, server, rps = line.split("\t")
+    _, pipeline, test, server, rps, cpu = line.rstrip("\n").split("\t")
     runs[(int(pipeline), test, server)].append(float(rps))
-print(f"{'test':<34}{'-P':>4}{'kv':>12}{'redis':>12}{'ratio':>8}   per round")
+    cpus[(int(pipeline), test, server)].append(float(cpu))
+print(f"{'test':<34}{'-P':>4}{'kv':>12}{'redis':>12}{'ratio':>8}   {'cpu us/req kv':>14}{'redis':>8}{'ratio':>7}   per round")
 for pipeline, test in sorted({(p, t) for p, t, _ in runs}):
     kv, redis = runs[(pipeline, test, "kv")], runs[(pipeline, test, "redis")]
     if not kv or not redis:
         continue
     per_round = " ".join(f"{k / r:.2f}" for k, r in zip(kv, redis))
     ratio = statistics.median(kv) / statistics.median(redis)
-    print(f"{test:<34}{pipeline:>4}{statistics.median(kv):>12.0f}{statistics.median(redis):>12.0f}{ratio:>8.2f}   {per_round}")
+    kv_cpu, redis_cpu = statistics.median(cpus[(pipeline, test, "kv")]), statistics.median(cpus[(pipeline, test, "redis")])
+    cpu_ratio = kv_cpu / redis_cpu if redis_cpu else float("nan")
+    print(f"{test:<34}{pipeline:>4}{statistics.median(kv):>12.0f}{statistics.median(redis):>12.0f}{ratio:>8.2f}"
+          f"   {kv_cpu:>14.2f}{redis_cpu:>8.2f}{cpu_ratio:>7.2f}   {per_round}")
 EOF

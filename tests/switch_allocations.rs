@@ -1,6 +1,6 @@
 //! Delimiter switches allocate nothing in steady state.
 //!
-//! A RESP server (the `kv` example's pattern) switches delimiter four times
+//! A RESP server built from the built-in delimiters switches four times
 //! per pipelined `GET key` request: `Until` for the `*2` and `$3` header
 //! lines, `Count` for each bulk body (with its CRLF), and back. Each reply
 //! goes out through the typed write side. A counting global allocator

@@ -81,7 +81,7 @@ fn zset(value: &mut Value) -> Option<&mut ZSet> {
 
 /// The optional COUNT of LPOP, RPOP, SPOP and ZPOPMIN: `None` for none,
 /// `Err` (replied) for a bad one.
-fn pop_count(c: &mut Ctx<'_>, a: &[Vec<u8>], name: &str) -> Result<Option<usize>, ()> {
+fn pop_count(c: &mut Ctx<'_>, a: &[&[u8]], name: &str) -> Result<Option<usize>, ()> {
     match a {
         [_, _] => Ok(None),
         [_, _, count] => match parse_i64(count).map(usize::try_from) {
@@ -119,18 +119,18 @@ fn reply_popped(c: &mut Ctx<'_>, popped: Option<Vec<Vec<u8>>>, count: Option<usi
 }
 
 /// LPUSH / RPUSH key element [element ...]
-pub fn push(c: &mut Ctx<'_>, a: &[Vec<u8>], front: bool) {
+pub fn push(c: &mut Ctx<'_>, a: &[&[u8]], front: bool) {
     let len = with_collection(
         c,
-        &a[1],
+        a[1],
         || Value::List(VecDeque::new()),
         list,
         |list| {
             for element in &a[2..] {
                 if front {
-                    list.push_front(element.clone());
+                    list.push_front(element.to_vec());
                 } else {
-                    list.push_back(element.clone());
+                    list.push_back(element.to_vec());
                 }
             }
             list.len()
@@ -142,9 +142,9 @@ pub fn push(c: &mut Ctx<'_>, a: &[Vec<u8>], front: bool) {
 }
 
 /// LPOP / RPOP key [count]
-pub fn pop(c: &mut Ctx<'_>, a: &[Vec<u8>], front: bool, name: &str) {
+pub fn pop(c: &mut Ctx<'_>, a: &[&[u8]], front: bool, name: &str) {
     let Ok(count) = pop_count(c, a, name) else { return };
-    let Some(popped) = with_existing(c, &a[1], list, |list| {
+    let Some(popped) = with_existing(c, a[1], list, |list| {
         let n = count.unwrap_or(1).min(list.len());
         let take = |list: &mut VecDeque<Vec<u8>>| if front { list.pop_front() } else { list.pop_back() };
         (0..n).filter_map(|_| take(list)).collect::<Vec<_>>()
@@ -155,10 +155,10 @@ pub fn pop(c: &mut Ctx<'_>, a: &[Vec<u8>], front: bool, name: &str) {
 }
 
 /// LRANGE key start stop (negative indexes count from the end).
-pub fn lrange(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
-    let (Some(start), Some(stop)) = (parse_i64(&a[2]), parse_i64(&a[3])) else { return c.error(NOT_AN_INTEGER) };
+pub fn lrange(c: &mut Ctx<'_>, a: &[&[u8]]) {
+    let (Some(start), Some(stop)) = (parse_i64(a[2]), parse_i64(a[3])) else { return c.error(NOT_AN_INTEGER) };
     let mut items = Vec::new();
-    let Some(_) = with_existing(c, &a[1], list, |list| {
+    let Some(_) = with_existing(c, a[1], list, |list| {
         let len = list.len() as i64;
         let start = if start < 0 { (len + start).max(0) } else { start };
         let stop = if stop < 0 { len + stop } else { stop.min(len - 1) };
@@ -175,17 +175,17 @@ pub fn lrange(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
 }
 
 /// LLEN key
-pub fn llen(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
-    if let Some(len) = with_existing(c, &a[1], list, |list| list.len()) {
+pub fn llen(c: &mut Ctx<'_>, a: &[&[u8]]) {
+    if let Some(len) = with_existing(c, a[1], list, |list| list.len()) {
         c.count(len.unwrap_or(0));
     }
 }
 
 /// SADD key member [member ...]
-pub fn sadd(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+pub fn sadd(c: &mut Ctx<'_>, a: &[&[u8]]) {
     let added = with_collection(
         c,
-        &a[1],
+        a[1],
         || Value::Set(HashSet::new()),
         set,
         |set| a[2..].iter().filter(|member| set.insert(member.to_vec())).count(),
@@ -196,9 +196,9 @@ pub fn sadd(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
 }
 
 /// SPOP key [count]: removes members in no particular order.
-pub fn spop(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+pub fn spop(c: &mut Ctx<'_>, a: &[&[u8]]) {
     let Ok(count) = pop_count(c, a, "spop") else { return };
-    let Some(popped) = with_existing(c, &a[1], set, |set| {
+    let Some(popped) = with_existing(c, a[1], set, |set| {
         let n = count.unwrap_or(1).min(set.len());
         let members: Vec<Vec<u8>> = set.iter().take(n).cloned().collect();
         for member in &members {
@@ -214,30 +214,30 @@ pub fn spop(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
 }
 
 /// SCARD key
-pub fn scard(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
-    if let Some(len) = with_existing(c, &a[1], set, |set| set.len()) {
+pub fn scard(c: &mut Ctx<'_>, a: &[&[u8]]) {
+    if let Some(len) = with_existing(c, a[1], set, |set| set.len()) {
         c.count(len.unwrap_or(0));
     }
 }
 
 /// SISMEMBER key member
-pub fn sismember(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
-    if let Some(found) = with_existing(c, &a[1], set, |set| set.contains(&a[2])) {
+pub fn sismember(c: &mut Ctx<'_>, a: &[&[u8]]) {
+    if let Some(found) = with_existing(c, a[1], set, |set| set.contains(a[2])) {
         c.int(i64::from(found.unwrap_or(false)));
     }
 }
 
 /// HSET key field value [field value ...]
-pub fn hset(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+pub fn hset(c: &mut Ctx<'_>, a: &[&[u8]]) {
     if a.len() % 2 != 0 {
         return wrong_arity(c, "hset");
     }
     let added = with_collection(
         c,
-        &a[1],
+        a[1],
         || Value::Hash(HashMap::new()),
         hash,
-        |hash| a[2..].chunks_exact(2).filter(|pair| hash.insert(pair[0].clone(), pair[1].clone()).is_none()).count(),
+        |hash| a[2..].chunks_exact(2).filter(|pair| hash.insert(pair[0].to_vec(), pair[1].to_vec()).is_none()).count(),
     );
     if let Some(added) = added {
         c.count(added);
@@ -245,15 +245,15 @@ pub fn hset(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
 }
 
 /// HGET key field
-pub fn hget(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
-    if let Some(value) = with_existing(c, &a[1], hash, |hash| hash.get(&a[2]).cloned()) {
+pub fn hget(c: &mut Ctx<'_>, a: &[&[u8]]) {
+    if let Some(value) = with_existing(c, a[1], hash, |hash| hash.get(a[2]).cloned()) {
         reply::bulk_or_null(c.out, value.flatten().as_deref());
     }
 }
 
 /// HLEN key
-pub fn hlen(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
-    if let Some(len) = with_existing(c, &a[1], hash, |hash| hash.len()) {
+pub fn hlen(c: &mut Ctx<'_>, a: &[&[u8]]) {
+    if let Some(len) = with_existing(c, a[1], hash, |hash| hash.len()) {
         c.count(len.unwrap_or(0));
     }
 }
@@ -272,18 +272,18 @@ fn parse_score(bytes: &[u8]) -> Option<f64> {
 }
 
 /// ZADD key score member [score member ...] (no option flags).
-pub fn zadd(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+pub fn zadd(c: &mut Ctx<'_>, a: &[&[u8]]) {
     if a.len() % 2 != 0 {
         return c.error(SYNTAX);
     }
     let mut pairs = Vec::with_capacity((a.len() - 2) / 2);
     for pair in a[2..].chunks_exact(2) {
-        let Some(score) = parse_score(&pair[0]) else { return c.error("ERR value is not a valid float") };
+        let Some(score) = parse_score(pair[0]) else { return c.error("ERR value is not a valid float") };
         pairs.push((score, &pair[1]));
     }
     let added = with_collection(
         c,
-        &a[1],
+        a[1],
         || Value::ZSet(ZSet::default()),
         zset,
         |zset| pairs.iter().filter(|(score, member)| zset.insert(member.to_vec(), *score)).count(),
@@ -294,10 +294,10 @@ pub fn zadd(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
 }
 
 /// ZPOPMIN key [count]: an array of member, score pairs.
-pub fn zpopmin(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+pub fn zpopmin(c: &mut Ctx<'_>, a: &[&[u8]]) {
     let Ok(count) = pop_count(c, a, "zpopmin") else { return };
     let Some(popped) =
-        with_existing(c, &a[1], zset, |zset| (0..count.unwrap_or(1)).map_while(|_| zset.pop_min()).collect::<Vec<_>>())
+        with_existing(c, a[1], zset, |zset| (0..count.unwrap_or(1)).map_while(|_| zset.pop_min()).collect::<Vec<_>>())
     else {
         return;
     };
@@ -310,8 +310,8 @@ pub fn zpopmin(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
 }
 
 /// ZCARD key
-pub fn zcard(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
-    if let Some(len) = with_existing(c, &a[1], zset, |zset| zset.len()) {
+pub fn zcard(c: &mut Ctx<'_>, a: &[&[u8]]) {
+    if let Some(len) = with_existing(c, a[1], zset, |zset| zset.len()) {
         c.count(len.unwrap_or(0));
     }
 }

@@ -96,7 +96,7 @@ impl Ctx<'_> {
     }
 }
 
-type Run = fn(&mut Ctx<'_>, &[Vec<u8>]);
+type Run = fn(&mut Ctx<'_>, &[&[u8]]);
 
 /// A command: its name, its arity as Redis counts it (the name included;
 /// negative: at least that many) and its function.
@@ -116,7 +116,7 @@ const fn cmd(name: &'static str, arity: i32, run: Run) -> Command {
 static COMMANDS: &[Command] = &[
     cmd("get", 2, get),
     cmd("set", -3, set),
-    cmd("incr", 2, |c, a| incr_by(c, &a[1], 1)),
+    cmd("incr", 2, |c, a| incr_by(c, a[1], 1)),
     cmd("ping", -1, ping),
     cmd("mset", -3, mset),
     cmd("mget", -2, mget),
@@ -139,17 +139,17 @@ static COMMANDS: &[Command] = &[
     cmd("del", -2, del),
     cmd("unlink", -2, del),
     cmd("exists", -2, exists),
-    cmd("decr", 2, |c, a| incr_by(c, &a[1], -1)),
-    cmd("incrby", 3, |c, a| match parse_i64(&a[2]) {
-        Some(by) => incr_by(c, &a[1], by),
+    cmd("decr", 2, |c, a| incr_by(c, a[1], -1)),
+    cmd("incrby", 3, |c, a| match parse_i64(a[2]) {
+        Some(by) => incr_by(c, a[1], by),
         None => c.error(NOT_AN_INTEGER),
     }),
-    cmd("decrby", 3, |c, a| match parse_i64(&a[2]).and_then(i64::checked_neg) {
-        Some(by) => incr_by(c, &a[1], by),
-        None if parse_i64(&a[2]).is_some() => c.error("ERR decrement would overflow"),
+    cmd("decrby", 3, |c, a| match parse_i64(a[2]).and_then(i64::checked_neg) {
+        Some(by) => incr_by(c, a[1], by),
+        None if parse_i64(a[2]).is_some() => c.error("ERR decrement would overflow"),
         None => c.error(NOT_AN_INTEGER),
     }),
-    cmd("echo", 2, |c, a| reply::bulk(c.out, &a[1])),
+    cmd("echo", 2, |c, a| reply::bulk(c.out, a[1])),
     cmd("setnx", 3, setnx),
     cmd("setex", 4, |c, a| setex(c, a, "setex", 1000)),
     cmd("psetex", 4, |c, a| setex(c, a, "psetex", 1)),
@@ -158,7 +158,7 @@ static COMMANDS: &[Command] = &[
     cmd("msetnx", -3, msetnx),
     cmd("append", 3, append),
     cmd("strlen", 2, |c, a| {
-        let len = c.db().get(&a[1]).map(|value| value.map_or(0, <[u8]>::len));
+        let len = c.db().get(a[1]).map(|value| value.map_or(0, <[u8]>::len));
         let Ok(len) = len else { return c.error(WRONGTYPE) };
         c.count(len)
     }),
@@ -167,18 +167,18 @@ static COMMANDS: &[Command] = &[
     cmd("ttl", 2, |c, a| ttl(c, a, 1000)),
     cmd("pttl", 2, |c, a| ttl(c, a, 1)),
     cmd("persist", 2, |c, a| {
-        let had_ttl = matches!(c.db().deadline(&a[1]), Some(Some(_)));
+        let had_ttl = matches!(c.db().deadline(a[1]), Some(Some(_)));
         if had_ttl {
-            c.db().set_deadline(&a[1], None);
+            c.db().set_deadline(a[1], None);
         }
         c.int(i64::from(had_ttl))
     }),
     cmd("type", 2, |c, a| {
-        let kind = c.db().kind(&a[1]).unwrap_or("none");
+        let kind = c.db().kind(a[1]).unwrap_or("none");
         reply::simple(c.out, kind)
     }),
     cmd("keys", 2, |c, a| {
-        let keys = c.shared.db.borrow().keys(&a[1]);
+        let keys = c.shared.db.borrow().keys(a[1]);
         bulk_array(c.out, &keys)
     }),
     cmd("scan", -2, scan),
@@ -188,7 +188,7 @@ static COMMANDS: &[Command] = &[
     }),
     cmd("flushall", -1, flush),
     cmd("flushdb", -1, flush),
-    cmd("select", 2, |c, a| match parse_i64(&a[1]) {
+    cmd("select", 2, |c, a| match parse_i64(a[1]) {
         Some(0) => c.ok(),
         Some(_) => c.error("ERR DB index is out of range"),
         None => c.error(NOT_AN_INTEGER),
@@ -210,7 +210,7 @@ static COMMANDS: &[Command] = &[
 ];
 
 /// Runs one request (`args[0]` is the command name, `args` is not empty).
-pub fn execute(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) {
+pub fn execute(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let name = &args[0];
     let Some(command) = COMMANDS.iter().find(|c| c.name.as_bytes().eq_ignore_ascii_case(name)) else {
         return unknown_command(ctx, args);
@@ -225,7 +225,7 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) {
 }
 
 /// Redis 7's message, quoting (at most about 128 bytes of) the arguments.
-fn unknown_command(ctx: &mut Ctx<'_>, args: &[Vec<u8>]) {
+fn unknown_command(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let mut quoted = String::new();
     for arg in &args[1..] {
         if quoted.len() >= 128 {
@@ -274,7 +274,7 @@ fn deadline_at_unix_ms(unix_ms: i64) -> Option<Instant> {
     deadline_in(unix_ms.checked_sub(now_ms)?.max(0), 1)
 }
 
-fn ping(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+fn ping(c: &mut Ctx<'_>, a: &[&[u8]]) {
     match a {
         [_] => reply::simple(c.out, "PONG"),
         [_, message] => reply::bulk(c.out, message),
@@ -282,16 +282,16 @@ fn ping(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
     }
 }
 
-fn get(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+fn get(c: &mut Ctx<'_>, a: &[&[u8]]) {
     let mut db = c.shared.db.borrow_mut();
-    match db.get(&a[1]) {
+    match db.get(a[1]) {
         Ok(value) => reply::bulk_or_null(c.out, value),
         Err(WrongType) => reply::error(c.out, WRONGTYPE),
     }
 }
 
 /// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT unix-s | PXAT unix-ms | KEEPTTL]
-fn set(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+fn set(c: &mut Ctx<'_>, a: &[&[u8]]) {
     #[derive(PartialEq)]
     enum Expiry {
         None,
@@ -311,7 +311,7 @@ fn set(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
             (b"KEEPTTL", _) if expire.is_none() => keep_ttl = true,
             (b"EX" | b"PX" | b"EXAT" | b"PXAT", Some(value)) if !keep_ttl && expire.is_none() => {
                 let unit = if option.starts_with(b"P") { 1 } else { 1000 };
-                expire = Some((value.as_slice(), unit, option.ends_with(b"AT")));
+                expire = Some((*value, unit, option.ends_with(b"AT")));
                 j += 1;
             }
             _ => return c.error(SYNTAX),
@@ -353,11 +353,11 @@ fn set(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
         // Not set: nil, or with GET the current value.
         return reply::bulk_or_null(c.out, old.as_deref().filter(|_| get));
     }
-    let value = a[2].clone();
+    let value = a[2].to_vec();
     match expiry {
-        Expiry::KeepTtl => db.set_keep_ttl(key.clone(), value),
-        Expiry::None => db.set(key.clone(), value, None),
-        Expiry::At(at) => db.set(key.clone(), value, Some(at)),
+        Expiry::KeepTtl => db.set_keep_ttl(key.to_vec(), value),
+        Expiry::None => db.set(key.to_vec(), value, None),
+        Expiry::At(at) => db.set(key.to_vec(), value, Some(at)),
     };
     drop(db);
     if get {
@@ -367,38 +367,38 @@ fn set(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
     }
 }
 
-fn setnx(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+fn setnx(c: &mut Ctx<'_>, a: &[&[u8]]) {
     let mut db = c.db();
-    let done = !db.contains(&a[1]);
+    let done = !db.contains(a[1]);
     if done {
-        db.set(a[1].clone(), a[2].clone(), None);
+        db.set(a[1].to_vec(), a[2].to_vec(), None);
     }
     drop(db);
     c.int(i64::from(done))
 }
 
 /// SETEX key seconds value / PSETEX key ms value.
-fn setex(c: &mut Ctx<'_>, a: &[Vec<u8>], name: &str, unit: i64) {
-    let Some(n) = parse_i64(&a[2]) else { return c.error(NOT_AN_INTEGER) };
+fn setex(c: &mut Ctx<'_>, a: &[&[u8]], name: &str, unit: i64) {
+    let Some(n) = parse_i64(a[2]) else { return c.error(NOT_AN_INTEGER) };
     let Some(at) = deadline_in(n, unit).filter(|_| n > 0) else {
         return c.error(&format!("ERR invalid expire time in '{name}' command"));
     };
-    c.db().set(a[1].clone(), a[3].clone(), Some(at));
+    c.db().set(a[1].to_vec(), a[3].to_vec(), Some(at));
     c.ok()
 }
 
-fn getset(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
-    if c.db().get(&a[1]).is_err() {
+fn getset(c: &mut Ctx<'_>, a: &[&[u8]]) {
+    if c.db().get(a[1]).is_err() {
         return c.error(WRONGTYPE);
     }
-    let old = c.db().set(a[1].clone(), a[2].clone(), None);
+    let old = c.db().set(a[1].to_vec(), a[2].to_vec(), None);
     reply::bulk_or_null(c.out, string(old.as_ref()))
 }
 
-fn getdel(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+fn getdel(c: &mut Ctx<'_>, a: &[&[u8]]) {
     let mut db = c.db();
-    let old = match db.get(&a[1]) {
-        Ok(Some(_)) => db.remove(&a[1]),
+    let old = match db.get(a[1]) {
+        Ok(Some(_)) => db.remove(a[1]),
         Ok(None) => None,
         Err(WrongType) => {
             drop(db);
@@ -417,16 +417,16 @@ fn string(value: Option<&Value>) -> Option<&[u8]> {
     }
 }
 
-fn append(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+fn append(c: &mut Ctx<'_>, a: &[&[u8]]) {
     let mut db = c.db();
-    let len = match db.get_mut(&a[1]) {
+    let len = match db.get_mut(a[1]) {
         Ok(Some(value)) if value.len() + a[2].len() > MAX_BULK_LEN => None,
         Ok(Some(value)) => {
-            value.extend_from_slice(&a[2]);
+            value.extend_from_slice(a[2]);
             Some(Ok(value.len()))
         }
         Ok(None) => {
-            db.set(a[1].clone(), a[2].clone(), None);
+            db.set(a[1].to_vec(), a[2].to_vec(), None);
             Some(Ok(a[2].len()))
         }
         Err(WrongType) => Some(Err(WrongType)),
@@ -439,14 +439,14 @@ fn append(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
     }
 }
 
-fn del(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+fn del(c: &mut Ctx<'_>, a: &[&[u8]]) {
     let mut db = c.db();
     let removed = a[1..].iter().filter(|key| db.contains(key) && db.remove(key).is_some()).count();
     drop(db);
     c.count(removed)
 }
 
-fn exists(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+fn exists(c: &mut Ctx<'_>, a: &[&[u8]]) {
     let mut db = c.db();
     let found = a[1..].iter().filter(|key| db.contains(key)).count();
     drop(db);
@@ -482,7 +482,7 @@ fn incr_by(c: &mut Ctx<'_>, key: &[u8], by: i64) {
     }
 }
 
-fn mget(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+fn mget(c: &mut Ctx<'_>, a: &[&[u8]]) {
     let mut db = c.shared.db.borrow_mut();
     reply::array(c.out, a.len() - 1);
     for key in &a[1..] {
@@ -491,27 +491,27 @@ fn mget(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
     }
 }
 
-fn mset(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+fn mset(c: &mut Ctx<'_>, a: &[&[u8]]) {
     if a.len() % 2 == 0 {
         return wrong_arity(c, "mset");
     }
     let mut db = c.db();
     for pair in a[1..].chunks_exact(2) {
-        db.set(pair[0].clone(), pair[1].clone(), None);
+        db.set(pair[0].to_vec(), pair[1].to_vec(), None);
     }
     drop(db);
     c.ok()
 }
 
-fn msetnx(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+fn msetnx(c: &mut Ctx<'_>, a: &[&[u8]]) {
     if a.len() % 2 == 0 {
         return wrong_arity(c, "msetnx");
     }
     let mut db = c.db();
-    let none_exists = a[1..].chunks_exact(2).all(|pair| !db.contains(&pair[0]));
+    let none_exists = a[1..].chunks_exact(2).all(|pair| !db.contains(pair[0]));
     if none_exists {
         for pair in a[1..].chunks_exact(2) {
-            db.set(pair[0].clone(), pair[1].clone(), None);
+            db.set(pair[0].to_vec(), pair[1].to_vec(), None);
         }
     }
     drop(db);
@@ -519,8 +519,8 @@ fn msetnx(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
 }
 
 /// EXPIRE key seconds [NX | XX | GT | LT], PEXPIRE key ms [...].
-fn expire(c: &mut Ctx<'_>, a: &[Vec<u8>], name: &str, unit: i64) {
-    let Some(n) = parse_i64(&a[2]) else { return c.error(NOT_AN_INTEGER) };
+fn expire(c: &mut Ctx<'_>, a: &[&[u8]], name: &str, unit: i64) {
+    let Some(n) = parse_i64(a[2]) else { return c.error(NOT_AN_INTEGER) };
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for option in &a[3..] {
         match option.to_ascii_uppercase().as_slice() {
@@ -541,7 +541,7 @@ fn expire(c: &mut Ctx<'_>, a: &[Vec<u8>], name: &str, unit: i64) {
         return c.error(&format!("ERR invalid expire time in '{name}' command"));
     };
     let mut db = c.db();
-    let Some(current) = db.deadline(&a[1]) else {
+    let Some(current) = db.deadline(a[1]) else {
         drop(db);
         return c.int(0);
     };
@@ -552,9 +552,9 @@ fn expire(c: &mut Ctx<'_>, a: &[Vec<u8>], name: &str, unit: i64) {
     };
     if allowed {
         if n <= 0 {
-            db.remove(&a[1]);
+            db.remove(a[1]);
         } else {
-            db.set_deadline(&a[1], Some(at));
+            db.set_deadline(a[1], Some(at));
         }
     }
     drop(db);
@@ -562,8 +562,8 @@ fn expire(c: &mut Ctx<'_>, a: &[Vec<u8>], name: &str, unit: i64) {
 }
 
 /// TTL (seconds, rounded) or PTTL: -2 for no key, -1 for no time to live.
-fn ttl(c: &mut Ctx<'_>, a: &[Vec<u8>], unit: u128) {
-    let deadline = c.db().deadline(&a[1]);
+fn ttl(c: &mut Ctx<'_>, a: &[&[u8]], unit: u128) {
+    let deadline = c.db().deadline(a[1]);
     let n = match deadline {
         None => -2,
         Some(None) => -1,
@@ -577,8 +577,8 @@ fn ttl(c: &mut Ctx<'_>, a: &[Vec<u8>], unit: u128) {
 
 /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]: everything in one
 /// step, cursor 0 (allowed: COUNT is only a hint).
-fn scan(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
-    let Some(cursor) = std::str::from_utf8(&a[1]).ok().and_then(|s| s.parse::<u64>().ok()) else {
+fn scan(c: &mut Ctx<'_>, a: &[&[u8]]) {
+    let Some(cursor) = std::str::from_utf8(a[1]).ok().and_then(|s| s.parse::<u64>().ok()) else {
         return c.error("ERR invalid cursor");
     };
     let (mut pattern, mut kind): (&[u8], &[u8]) = (b"*", b"string");
@@ -604,7 +604,7 @@ fn scan(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
     bulk_array(c.out, &keys);
 }
 
-fn flush(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+fn flush(c: &mut Ctx<'_>, a: &[&[u8]]) {
     match a {
         [_] => {}
         [_, mode] if mode.eq_ignore_ascii_case(b"sync") || mode.eq_ignore_ascii_case(b"async") => {}
@@ -614,7 +614,7 @@ fn flush(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
     c.ok()
 }
 
-fn info(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+fn info(c: &mut Ctx<'_>, a: &[&[u8]]) {
     let wanted = |section: &str| {
         a.len() == 1
             || a[1..].iter().any(|s| {
@@ -657,7 +657,7 @@ fn info(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
 
 /// CONFIG GET pattern... answers from a small table of read-only settings
 /// (redis-benchmark asks for `save` and `appendonly` before it starts).
-fn config(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+fn config(c: &mut Ctx<'_>, a: &[&[u8]]) {
     let sub = a[1].to_ascii_lowercase();
     match sub.as_slice() {
         b"get" if a.len() < 3 => wrong_arity(c, "config|get"),
@@ -687,19 +687,19 @@ fn config(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
             }
         }
         b"set" if a.len() < 4 || a.len() % 2 != 0 => wrong_arity(c, "config|set"),
-        b"set" => c.error(&format!("ERR Unsupported CONFIG parameter: {}", lossy(&a[2]))),
+        b"set" => c.error(&format!("ERR Unsupported CONFIG parameter: {}", lossy(a[2]))),
         b"resetstat" => {
             c.shared.commands_processed.set(0);
             c.shared.connections_received.set(0);
             c.ok()
         }
-        _ => unknown_subcommand(c, &a[1], "CONFIG"),
+        _ => unknown_subcommand(c, a[1], "CONFIG"),
     }
 }
 
 /// COMMAND and its subcommands: no command documentation is served (an
 /// empty array is what redis-cli copes with best).
-fn command(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+fn command(c: &mut Ctx<'_>, a: &[&[u8]]) {
     let Some(sub) = a.get(1) else { return reply::array(c.out, 0) };
     match sub.to_ascii_lowercase().as_slice() {
         b"docs" | b"info" => reply::array(c.out, 0),
@@ -714,7 +714,7 @@ fn command(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
     }
 }
 
-fn client(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
+fn client(c: &mut Ctx<'_>, a: &[&[u8]]) {
     let describe = |session: &Session| {
         let name = session.name.as_deref().map(lossy).unwrap_or_default();
         format!("id={} addr={} name={} db=0\n", session.id, session.peer, name)
@@ -724,7 +724,7 @@ fn client(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
             if a[2].iter().any(|b| !(b'!'..=b'~').contains(b)) {
                 return c.error("ERR Client names cannot contain spaces, newlines or special characters.");
             }
-            c.session.name = if a[2].is_empty() { None } else { Some(a[2].clone()) };
+            c.session.name = if a[2].is_empty() { None } else { Some(a[2].to_vec()) };
             c.ok()
         }
         (b"getname", 2) => reply::bulk_or_null(c.out, c.session.name.as_deref()),
@@ -737,6 +737,6 @@ fn client(c: &mut Ctx<'_>, a: &[Vec<u8>]) {
         (sub @ (b"setname" | b"getname" | b"id" | b"setinfo" | b"no-evict" | b"no-touch" | b"list" | b"info"), _) => {
             wrong_arity(c, &format!("client|{}", lossy(sub)))
         }
-        _ => unknown_subcommand(c, &a[1], "CLIENT"),
+        _ => unknown_subcommand(c, a[1], "CLIENT"),
     }
 }

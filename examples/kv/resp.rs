@@ -1,9 +1,9 @@
 //! RESP2, the Redis wire protocol: parsing request header lines and inline
 //! commands, and encoding replies.
 //!
-//! Framing itself is not here: the connection handler in `main.rs` cuts the
-//! byte stream with pants delimiters (`Until` for header lines, `Count` for
-//! bulk bodies). This module only interprets the frames and writes replies.
+//! Framing itself is not here: `request.rs` cuts the byte stream into whole
+//! requests with a pants delimiter, using the parsers below for its header
+//! lines. This module interprets lines and writes replies.
 
 /// Largest bulk string accepted in a request (Redis' `proto-max-bulk-len`).
 pub const MAX_BULK_LEN: usize = 512 * 1024 * 1024;
