@@ -78,6 +78,8 @@ pub mod server;
 pub mod stream;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "std")]
+pub mod workers;
 
 pub use delimiter::{Decoded, Delimiter, Needed};
 pub use encode::Encode;
@@ -96,6 +98,8 @@ pub use error::StreamError;
 pub use server::{Server, ServerHandler};
 #[cfg(feature = "std")]
 pub use stream::{AnyDelimiter, Handler, Read, ReadBy, Stream, StreamBuilder, StreamId};
+#[cfg(feature = "std")]
+pub use workers::{WorkerGroup, Workers, WorkersError};
 
 /// The `zerocopy` crate that [`delimiter::Fixed`] and [`pack::Zerocopy`]
 /// build on, so that a protocol's fixed structs need no dependency of their

@@ -190,6 +190,7 @@ impl Server {
         ServerBuilder {
             handler,
             backlog: DEFAULT_BACKLOG,
+            reuse_port: false,
             limit: None,
             #[cfg(feature = "tls")]
             tls: None,
@@ -288,6 +289,7 @@ impl std::fmt::Debug for Server {
 pub struct ServerBuilder<S> {
     handler: S,
     backlog: i32,
+    reuse_port: bool,
     limit: Option<(usize, AtLimit)>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsOptions>,
@@ -297,6 +299,29 @@ impl<S: ServerHandler> ServerBuilder<S> {
     /// The listen backlog (default 1024).
     pub fn backlog(mut self, backlog: i32) -> Self {
         self.backlog = backlog;
+        self
+    }
+
+    /// Sets `SO_REUSEPORT` on a TCP listener (default off), so that
+    /// several listeners, one per [`Workers`](crate::Workers) engine say, can
+    /// listen on the same address; the kernel spreads the connections over
+    /// them (Linux: by a hash of the peer's address and port). Every
+    /// listener on the address must set it. Ignored for UNIX sockets.
+    ///
+    /// ```
+    /// # use pants::{delimiter::Raw, Engine, Handler, Read, Server, Stream};
+    /// # struct Echo;
+    /// # impl Handler for Echo {}
+    /// # impl Read<Raw> for Echo { fn on_read(&mut self, s: &mut Stream<Self, Raw>, d: &[u8]) { let _ = s.write(d); } }
+    /// let (one, two) = (Engine::new()?, Engine::new()?);
+    /// let first = Server::from_fn(|_| Some(Stream::new(Echo))).reuse_port(true).listen(&one, "127.0.0.1:0")?;
+    /// let address = one.local_address(first)?;
+    /// // A second listener on the very same address and port.
+    /// Server::from_fn(|_| Some(Stream::new(Echo))).reuse_port(true).listen(&two, address)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reuse_port(mut self, reuse_port: bool) -> Self {
+        self.reuse_port = reuse_port;
         self
     }
 
@@ -339,7 +364,7 @@ impl<S: ServerHandler> ServerBuilder<S> {
     /// or a bare port, which never resolves.
     pub fn listen(self, engine: &Engine, address: impl Into<Address>) -> Result<StreamId, StreamError> {
         let address = address.into();
-        let (listener, unix_path) = bind(&address, self.backlog)?;
+        let (listener, unix_path) = bind(&address, self.backlog, self.reuse_port)?;
         let local = listener.local_address();
         let handler = self.handler;
         let limit = self.limit;
@@ -403,7 +428,7 @@ fn listen_error(address: &Address) -> impl Fn(io::Error) -> StreamError + '_ {
 }
 
 /// Creates, binds and listens, with the options Pants could not set.
-fn bind(address: &Address, backlog: i32) -> Result<(Listener, Option<PathBuf>), StreamError> {
+fn bind(address: &Address, backlog: i32, reuse_port: bool) -> Result<(Listener, Option<PathBuf>), StreamError> {
     let error = listen_error(address);
     let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
     match address {
@@ -431,6 +456,9 @@ fn bind(address: &Address, backlog: i32) -> Result<(Listener, Option<PathBuf>), 
             let family = if target.is_ipv6() { AddressFamily::INET6 } else { AddressFamily::INET };
             let fd = rustix::net::socket_with(family, SocketType::STREAM, flags, None).map_err(|e| error(e.into()))?;
             rustix::net::sockopt::set_socket_reuseaddr(&fd, true).map_err(|e| error(e.into()))?;
+            if reuse_port {
+                rustix::net::sockopt::set_socket_reuseport(&fd, true).map_err(|e| error(e.into()))?;
+            }
             if let SocketAddr::V6(v6) = target {
                 if v6.ip().is_unspecified() {
                     // One socket for IPv6 and IPv4.

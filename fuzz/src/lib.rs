@@ -35,6 +35,8 @@ pub struct Plan {
     on_error: OnError,
     /// Call `release_memory` after each drain.
     release: bool,
+    /// Drain with the batch path (`for_each_frame`) instead of `next_frame`.
+    batch: bool,
     rng: u32,
 }
 
@@ -74,9 +76,10 @@ impl Plan {
         };
         let on_error = if b3 & 4 == 0 { OnError::Clear } else { OnError::Discard };
         let release = b3 & 8 != 0;
+        let batch = b3 & 0x10 != 0;
         // Never zero: xorshift would stay at zero.
         let rng = (u32::from(b3 >> 4) << 8 | u32::from(b2)).wrapping_mul(2654435761) | 1;
-        Some((Plan { buffer_size, max_chunk, feed, on_error, release, rng }, rest))
+        Some((Plan { buffer_size, max_chunk, feed, on_error, release, batch, rng }, rest))
     }
 
     fn next_random(&mut self) -> u32 {
@@ -135,8 +138,18 @@ impl Plan {
             assert!(framer.len() <= limit + fed, "{} buffered after a {fed}-byte chunk, limit {limit}", framer.len());
 
             loop {
+                let got = if self.batch {
+                    // Every frame the batch cut, then what stopped it.
+                    let mut frames = Vec::new();
+                    let result = framer.for_each_frame(|f| frames.push(format!("{f:?}")));
+                    for frame in frames {
+                        assert_eq!(Ok(Some(frame)), model.next_frame(), "batch and model disagree (limit {limit})");
+                    }
+                    result.map(|_| None)
+                } else {
+                    framer.next_frame().map(|frame| frame.map(|f| format!("{f:?}")))
+                };
                 let expected = model.next_frame();
-                let got = framer.next_frame().map(|frame| frame.map(|f| format!("{f:?}")));
                 assert_eq!(got, expected, "framer and model disagree (limit {limit})");
                 assert_eq!(framer.buffered(), &model.buf[..], "framer and model buffer different bytes");
                 assert!(framer.len() <= limit + fed, "{} buffered while draining, limit {limit}", framer.len());

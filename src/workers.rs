@@ -1,0 +1,417 @@
+//! A group of engines, one per thread: the thread-per-core model.
+//!
+//! An [`Engine`] is single-threaded (handlers need not be `Send`, and the
+//! hot path takes no lock), so one engine uses one core. [`Workers`] starts
+//! `N` engines on `N` threads (by default one per available core), runs a
+//! setup closure on each (which builds that worker's servers and state),
+//! and hands back a [`WorkerGroup`] to stop, drain and join them. Each
+//! worker's [`Remote`] reaches it from any thread, so a handler on one
+//! worker can run code on another ([`WorkerGroup::remotes`]).
+//!
+//! To serve one address from every worker, listen on it from each setup
+//! with [`reuse_port`](crate::server::ServerBuilder::reuse_port): the kernel
+//! spreads new connections over the listeners.
+//!
+//! ```
+//! use std::time::Duration;
+//! use pants::{delimiter::Raw, Handler, Read, Server, Stream, Workers};
+//!
+//! struct Echo;
+//! impl Handler for Echo {}
+//! impl Read<Raw> for Echo {
+//!     fn on_read(&mut self, stream: &mut Stream<Self, Raw>, data: &[u8]) {
+//!         let _ = stream.write(data);
+//!     }
+//! }
+//!
+//! // Reserve a port, then listen on it from two workers.
+//! let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+//! let group = Workers::new().threads(2).start(move |engine, _worker| {
+//!     Server::from_fn(|_| Some(Stream::new(Echo))).reuse_port(true).listen(engine, ("127.0.0.1", port))?;
+//!     Ok(())
+//! })?;
+//!
+//! use std::io::{Read as _, Write as _};
+//! let mut client = std::net::TcpStream::connect(("127.0.0.1", port))?;
+//! client.write_all(b"hello")?;
+//! let mut reply = [0; 5];
+//! client.read_exact(&mut reply)?;
+//! assert_eq!(&reply, b"hello");
+//!
+//! drop(client);
+//! let summaries = group.shutdown(Duration::from_secs(2))?;
+//! assert_eq!(summaries.len(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Ordering
+//!
+//! Closures posted through one [`Remote`] from one thread run in the order
+//! they were posted, on the worker's thread, between its events; closures
+//! posted from different threads, or to different workers, have no order
+//! between them. A [`StreamId`](crate::StreamId) names a stream on the
+//! engine that made it: to reach a stream on another worker, post to that
+//! worker's `Remote` and use the id there.
+
+use std::cell::Cell;
+use std::error::Error;
+use std::fmt;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crate::engine::{panic_message, Engine, Remote, ShutdownSummary};
+
+/// What a worker's setup closure may fail with.
+pub type SetupError = Box<dyn Error + Send + Sync>;
+
+/// Why a group could not start, or how a worker ended badly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkersError {
+    /// A worker thread could not be spawned, or its engine created.
+    #[error("worker {worker}: could not start: {source}")]
+    Start {
+        /// The worker's index.
+        worker: usize,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
+    /// A worker's setup closure returned an error (the group was stopped).
+    #[error("worker {worker}: setup failed: {source}")]
+    Setup {
+        /// The worker's index.
+        worker: usize,
+        /// What the setup returned.
+        #[source]
+        source: SetupError,
+    },
+    /// A worker's setup closure, or its engine loop, panicked.
+    #[error("worker {worker} panicked: {message}")]
+    Panicked {
+        /// The worker's index.
+        worker: usize,
+        /// The panic's message.
+        message: String,
+    },
+    /// A worker's engine loop failed (its poll returned an error).
+    #[error("worker {worker}: engine failed: {source}")]
+    Engine {
+        /// The worker's index.
+        worker: usize,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Builds a group of engines: see the [module docs](self).
+#[derive(Debug, Clone)]
+#[must_use = "Workers does nothing until started"]
+pub struct Workers {
+    threads: usize,
+    pin: bool,
+    name: String,
+}
+
+impl Default for Workers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Workers {
+    /// One worker per available core ([`std::thread::available_parallelism`]),
+    /// not pinned, threads named `pants-worker-<i>`.
+    pub fn new() -> Self {
+        let threads = thread::available_parallelism().map_or(1, usize::from);
+        Workers { threads, pin: false, name: "pants-worker".into() }
+    }
+
+    /// How many workers (at least 1).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Pins worker `i` to the `i`-th core this process may run on (Linux;
+    /// elsewhere, or if the process may run on fewer cores, workers are not
+    /// pinned). Default off.
+    pub fn pin_to_cores(mut self, pin: bool) -> Self {
+        self.pin = pin;
+        self
+    }
+
+    /// The threads' name prefix (default `pants-worker`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Starts the workers: each thread creates its engine, runs
+    /// `setup(engine, index)` on it, then runs the engine until stopped.
+    /// Returns once every setup has returned: with the group if all
+    /// succeeded, otherwise with the first failure (an error or a panic),
+    /// after stopping and joining the workers that did start.
+    pub fn start<F>(self, setup: F) -> Result<WorkerGroup, WorkersError>
+    where
+        F: Fn(&Engine, usize) -> Result<(), SetupError> + Send + Sync + 'static,
+    {
+        let setup = Arc::new(setup);
+        let cores = if self.pin { allowed_cores() } else { Vec::new() };
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let mut group = WorkerGroup { workers: Vec::with_capacity(self.threads), remotes: Vec::new() };
+        let mut failure = None;
+        for worker in 0..self.threads {
+            let (go_tx, go_rx) = mpsc::channel();
+            let setup = Arc::clone(&setup);
+            let ready = ready_tx.clone();
+            let core = cores.get(worker).copied().filter(|_| cores.len() >= self.threads);
+            let spawned = thread::Builder::new()
+                .name(format!("{}-{worker}", self.name))
+                .spawn(move || worker_main(worker, core, &*setup, ready, &go_rx));
+            match spawned {
+                Ok(handle) => group.workers.push(Worker { handle, go: go_tx }),
+                Err(source) => {
+                    failure = Some(WorkersError::Start { worker, source });
+                    break;
+                }
+            }
+        }
+        drop(ready_tx);
+        // Each worker reports once, then drops its sender: this ends when
+        // all have reported (or died trying).
+        let mut remotes: Vec<Option<Remote>> = vec![None; group.workers.len()];
+        while let Ok((worker, report)) = ready_rx.recv() {
+            match report {
+                Ok(remote) => remotes[worker] = Some(remote),
+                Err(error) => {
+                    failure.get_or_insert(error);
+                }
+            }
+        }
+        if failure.is_none() {
+            if let Some(worker) = remotes.iter().position(Option::is_none) {
+                failure = Some(WorkersError::Panicked { worker, message: "exited before its setup returned".into() });
+            }
+        }
+        if let Some(error) = failure {
+            // Dropping the group releases and joins the workers that wait.
+            drop(group);
+            return Err(error);
+        }
+        group.remotes = remotes.into_iter().flatten().collect();
+        for worker in &group.workers {
+            let _ = worker.go.send(Command::Run);
+        }
+        Ok(group)
+    }
+}
+
+/// What the group tells a worker once every setup has returned.
+enum Command {
+    /// Run the engine until stopped.
+    Run,
+    /// Another worker failed, or the group was dropped: end without running.
+    Quit,
+}
+
+/// What one worker thread returns: its shutdown summary if it drained.
+type Outcome = Result<Option<ShutdownSummary>, WorkersError>;
+
+/// A worker thread: engine, setup, report, wait for the word, run, drain.
+fn worker_main(
+    worker: usize,
+    core: Option<usize>,
+    setup: &(dyn Fn(&Engine, usize) -> Result<(), SetupError> + Send + Sync),
+    ready: mpsc::Sender<(usize, Result<Remote, WorkersError>)>,
+    go: &mpsc::Receiver<Command>,
+) -> Outcome {
+    if let Some(core) = core {
+        pin_to(core);
+    }
+    let engine = match Engine::new() {
+        Ok(engine) => engine,
+        Err(source) => {
+            let _ = ready.send((worker, Err(WorkersError::Start { worker, source })));
+            return Ok(None);
+        }
+    };
+    let set_up = catch_unwind(AssertUnwindSafe(|| setup(&engine, worker)));
+    let report = match set_up {
+        Ok(Ok(())) => Ok(engine.remote()),
+        Ok(Err(source)) => Err(WorkersError::Setup { worker, source }),
+        Err(panic) => Err(WorkersError::Panicked { worker, message: panic_message(&*panic) }),
+    };
+    let failed = report.is_err();
+    let _ = ready.send((worker, report));
+    drop(ready);
+    if failed || !matches!(go.recv(), Ok(Command::Run)) {
+        return Ok(None);
+    }
+    match catch_unwind(AssertUnwindSafe(|| engine.run())) {
+        Ok(Ok(())) => {}
+        Ok(Err(source)) => return Err(WorkersError::Engine { worker, source }),
+        Err(panic) => return Err(WorkersError::Panicked { worker, message: panic_message(&*panic) }),
+    }
+    match DRAIN.with(Cell::take) {
+        Some(deadline) => engine.shutdown(deadline).map(Some).map_err(|source| WorkersError::Engine { worker, source }),
+        None => Ok(None),
+    }
+}
+
+thread_local! {
+    /// The drain deadline [`WorkerGroup::shutdown`] posted to this worker.
+    static DRAIN: Cell<Option<Duration>> = const { Cell::new(None) };
+}
+
+struct Worker {
+    handle: JoinHandle<Outcome>,
+    go: mpsc::Sender<Command>,
+}
+
+/// A running group of workers, from [`Workers::start`]. Dropping it stops
+/// and joins the workers (without draining them).
+pub struct WorkerGroup {
+    workers: Vec<Worker>,
+    remotes: Vec<Remote>,
+}
+
+impl fmt::Debug for WorkerGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerGroup").field("workers", &self.workers.len()).finish()
+    }
+}
+
+impl WorkerGroup {
+    /// How many workers run.
+    pub fn len(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Whether the group has no workers (never: a group has at least one).
+    pub fn is_empty(&self) -> bool {
+        self.workers.is_empty()
+    }
+
+    /// Each worker's [`Remote`], by worker index: clone them into handlers
+    /// to reach other workers.
+    pub fn remotes(&self) -> &[Remote] {
+        &self.remotes
+    }
+
+    /// A handle that stops the group from any thread (a signal handler's
+    /// thread, say).
+    pub fn stopper(&self) -> Stopper {
+        Stopper { remotes: self.remotes.clone() }
+    }
+
+    /// Stops every worker after its current iteration, without draining.
+    pub fn stop(&self) {
+        self.stopper().stop();
+    }
+
+    /// Waits until every worker has stopped (after [`stop`](Self::stop) or
+    /// a [`Stopper`]). The first worker that failed or panicked is the
+    /// error; all are joined either way.
+    pub fn join(mut self) -> Result<(), WorkersError> {
+        self.join_workers().map(|_| ())
+    }
+
+    /// Stops every worker, then drains each (its [`Engine::shutdown`]: no
+    /// new connections, every stream closed after flushing, within
+    /// `deadline`), and joins them. Returns each worker's summary, by
+    /// worker index.
+    pub fn shutdown(mut self, deadline: Duration) -> Result<Vec<ShutdownSummary>, WorkersError> {
+        for remote in &self.remotes {
+            remote.post(move |engine| {
+                DRAIN.with(|drain| drain.set(Some(deadline)));
+                engine.stop();
+            });
+        }
+        self.join_workers()
+    }
+
+    /// Joins every worker: their summaries (empty for those that did not
+    /// drain), or the first failure.
+    fn join_workers(&mut self) -> Result<Vec<ShutdownSummary>, WorkersError> {
+        let mut summaries = Vec::with_capacity(self.workers.len());
+        let mut first = None;
+        for (index, worker) in std::mem::take(&mut self.workers).into_iter().enumerate() {
+            match worker.handle.join() {
+                Ok(Ok(summary)) => summaries.push(summary.unwrap_or_default()),
+                Ok(Err(error)) => {
+                    first.get_or_insert(error);
+                }
+                Err(panic) => {
+                    first.get_or_insert(WorkersError::Panicked { worker: index, message: panic_message(&*panic) });
+                }
+            }
+        }
+        first.map_or(Ok(summaries), Err)
+    }
+}
+
+impl Drop for WorkerGroup {
+    fn drop(&mut self) {
+        for worker in &self.workers {
+            let _ = worker.go.send(Command::Quit);
+        }
+        for remote in &self.remotes {
+            remote.stop();
+        }
+        let _ = self.join_workers();
+    }
+}
+
+/// Stops a [`WorkerGroup`] from any thread; cheap to clone.
+#[derive(Clone)]
+pub struct Stopper {
+    remotes: Vec<Remote>,
+}
+
+impl fmt::Debug for Stopper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stopper").field("workers", &self.remotes.len()).finish()
+    }
+}
+
+impl Stopper {
+    /// Stops every worker's engine after its current iteration.
+    pub fn stop(&self) {
+        for remote in &self.remotes {
+            remote.stop();
+        }
+    }
+}
+
+/// The cores this process may run on, in order (Linux).
+#[cfg(target_os = "linux")]
+fn allowed_cores() -> Vec<usize> {
+    match rustix::thread::sched_getaffinity(None) {
+        Ok(set) => (0..rustix::thread::CpuSet::MAX_CPU).filter(|&cpu| set.is_set(cpu)).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allowed_cores() -> Vec<usize> {
+    Vec::new()
+}
+
+/// Pins the calling thread to `core` (Linux; a failure is logged).
+#[cfg(target_os = "linux")]
+fn pin_to(core: usize) {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(core);
+    if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
+        log::warn!("could not pin a worker to core {core}: {e}");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pin_to(_core: usize) {}

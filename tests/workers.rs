@@ -1,0 +1,255 @@
+//! `Workers`: several engines on several threads, over real loopback
+//! sockets. Every wait is bounded.
+
+use std::io::{BufRead, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use pants::delimiter::Until;
+use pants::{Engine, Handler, Read, Remote, Server, Stream, StreamId, Workers, WorkersError};
+
+const STEP: Duration = Duration::from_secs(10);
+
+fn connect(port: u16) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(STEP)).unwrap();
+    stream
+}
+
+/// Sends a line and reads one back.
+fn ask(stream: &mut TcpStream, line: &str) -> String {
+    stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+    let mut reply = String::new();
+    BufReader::new(stream.try_clone().unwrap()).read_line(&mut reply).unwrap();
+    reply
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Echoes lines with the worker's index in front; `boom` panics.
+struct Tagged {
+    worker: usize,
+}
+
+impl Handler for Tagged {}
+
+impl Read<Until> for Tagged {
+    fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+        assert!(line != b"boom", "boom");
+        let _ = stream.write(format!("{} {}\n", self.worker, String::from_utf8_lossy(line)));
+    }
+}
+
+fn tagged(engine: &Engine, worker: usize, port: u16, accepted: Option<Arc<Vec<AtomicUsize>>>) -> StreamId {
+    Server::from_fn(move |_| {
+        if let Some(accepted) = &accepted {
+            accepted[worker].fetch_add(1, Ordering::Relaxed);
+        }
+        Some(Stream::new(Tagged { worker }).read_delimiter(Until::lf()))
+    })
+    .reuse_port(true)
+    .listen(engine, ("127.0.0.1", port))
+    .expect("listen")
+}
+
+#[test]
+fn workers_share_one_address_and_the_kernel_spreads_connections() {
+    const WORKERS: usize = 4;
+    const CLIENTS: usize = 64;
+    let port = free_port();
+    let accepted = Arc::new((0..WORKERS).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+    let counts = Arc::clone(&accepted);
+    let group = Workers::new()
+        .threads(WORKERS)
+        .start(move |engine, worker| {
+            tagged(engine, worker, port, Some(Arc::clone(&counts)));
+            Ok(())
+        })
+        .expect("start");
+    assert_eq!((group.len(), group.remotes().len()), (WORKERS, WORKERS));
+
+    let mut clients: Vec<TcpStream> = (0..CLIENTS).map(|_| connect(port)).collect();
+    let mut served_by = vec![0; WORKERS];
+    for (i, client) in clients.iter_mut().enumerate() {
+        let reply = ask(client, &format!("hello {i}"));
+        let (worker, rest) = reply.trim_end().split_once(' ').expect("tagged reply");
+        assert_eq!(rest, format!("hello {i}"));
+        served_by[worker.parse::<usize>().unwrap()] += 1;
+    }
+    let accepted: Vec<usize> = accepted.iter().map(|n| n.load(Ordering::Relaxed)).collect();
+    assert_eq!(accepted, served_by, "each connection is served by the worker that accepted it");
+    assert_eq!(accepted.iter().sum::<usize>(), CLIENTS);
+    // 64 connections over 4 listeners: a worker with none would mean the
+    // address is not shared (chance (3/4)^64 otherwise).
+    assert!(accepted.iter().all(|&n| n > 0), "connections per worker: {accepted:?}");
+
+    drop(clients);
+    let summaries = group.shutdown(STEP).expect("shutdown");
+    assert_eq!(summaries.len(), WORKERS);
+    assert!(summaries.iter().all(|s| s.servers == 1), "{summaries:?}");
+}
+
+#[test]
+fn a_failing_or_panicking_setup_is_an_error_and_the_others_are_stopped() {
+    let started = Instant::now();
+    let error = Workers::new()
+        .threads(3)
+        .start(|_, worker| if worker == 1 { Err("no config file".into()) } else { Ok(()) })
+        .expect_err("setup failed");
+    assert!(matches!(&error, WorkersError::Setup { worker: 1, source } if source.to_string() == "no config file"));
+    assert_eq!(error.to_string(), "worker 1: setup failed: no config file");
+
+    let error = Workers::new()
+        .threads(2)
+        .start(|_, worker| {
+            assert!(worker != 0, "worker 0 cannot start");
+            Ok(())
+        })
+        .expect_err("setup panicked");
+    assert!(
+        matches!(&error, WorkersError::Panicked { worker: 0, message } if message.contains("worker 0 cannot start")),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < STEP, "start returned at once, not after a hang");
+}
+
+#[test]
+fn shutdown_drains_every_worker_flushing_what_was_queued() {
+    const BIG: usize = 4 << 20;
+    /// Queues 4 MiB on connect, more than loopback takes before the peer reads.
+    struct Flood;
+    impl Handler for Flood {
+        fn on_connect(&mut self, stream: &mut Stream<Self>) {
+            let _ = stream.write(vec![b'x'; BIG]);
+        }
+    }
+    impl Read<Until> for Flood {
+        fn on_read(&mut self, _: &mut Stream<Self, Until>, _: &[u8]) {}
+    }
+    let port = free_port();
+    let connected = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&connected);
+    let group = Workers::new()
+        .threads(2)
+        .start(move |engine, _| {
+            let seen = Arc::clone(&seen);
+            Server::from_fn(move |_| {
+                seen.fetch_add(1, Ordering::Relaxed);
+                Some(Stream::new(Flood).read_delimiter(Until::lf()))
+            })
+            .reuse_port(true)
+            .listen(engine, ("127.0.0.1", port))?;
+            Ok(())
+        })
+        .expect("start");
+    let clients: Vec<TcpStream> = (0..8).map(|_| connect(port)).collect();
+    let deadline = Instant::now() + STEP;
+    while connected.load(Ordering::Relaxed) < clients.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Read everything while the group drains: every byte arrives, then EOF.
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            std::thread::spawn(move || {
+                let mut all = Vec::new();
+                client.read_to_end(&mut all).map(|_| all.len())
+            })
+        })
+        .collect();
+    let summaries = group.shutdown(STEP).expect("shutdown");
+    for reader in readers {
+        assert_eq!(reader.join().unwrap().expect("read"), BIG);
+    }
+    let flushed: usize = summaries.iter().map(|s| s.flushed).sum();
+    let cut_off: usize = summaries.iter().map(|s| s.cut_off).sum();
+    assert_eq!((flushed, cut_off), (8, 0), "{summaries:?}");
+}
+
+#[test]
+fn a_panicking_handler_leaves_its_worker_and_the_others_running() {
+    let ports = [free_port(), free_port()];
+    let group = Workers::new()
+        .threads(2)
+        .start(move |engine, worker| {
+            tagged(engine, worker, ports[worker], None);
+            Ok(())
+        })
+        .expect("start");
+    let mut doomed = connect(ports[0]);
+    doomed.write_all(b"boom\n").unwrap();
+    let mut rest = Vec::new();
+    assert_eq!(doomed.read_to_end(&mut rest).map(|_| rest.len()).unwrap_or(0), 0, "closed without a reply");
+    assert_eq!(ask(&mut connect(ports[1]), "still there"), "1 still there\n");
+    assert_eq!(ask(&mut connect(ports[0]), "and here"), "0 and here\n");
+    group.stop();
+    group.join().expect("clean exit");
+}
+
+#[test]
+fn a_handler_reaches_streams_on_other_workers_through_their_remotes() {
+    /// A chat: every line goes to every member, on whichever worker.
+    struct Member {
+        worker: usize,
+        members: Arc<Mutex<Vec<(usize, StreamId)>>>,
+        remotes: Arc<OnceLock<Vec<Remote>>>,
+    }
+    impl Handler for Member {
+        fn on_connect(&mut self, stream: &mut Stream<Self>) {
+            self.members.lock().unwrap().push((self.worker, stream.id()));
+            let _ = stream.write(b"joined\n");
+        }
+    }
+    impl Read<Until> for Member {
+        fn on_read(&mut self, _: &mut Stream<Self, Until>, line: &[u8]) {
+            let remotes = self.remotes.get().expect("set after start");
+            for &(worker, id) in self.members.lock().unwrap().iter() {
+                let mut message = line.to_vec();
+                message.push(b'\n');
+                remotes[worker].post(move |engine| {
+                    let _ = engine.write_to(id, message);
+                });
+            }
+        }
+    }
+    let ports = [free_port(), free_port()];
+    let members = Arc::new(Mutex::new(Vec::new()));
+    let remotes = Arc::new(OnceLock::new());
+    let (m, r) = (Arc::clone(&members), Arc::clone(&remotes));
+    let group = Workers::new()
+        .threads(2)
+        .start(move |engine, worker| {
+            let (members, remotes) = (Arc::clone(&m), Arc::clone(&r));
+            Server::from_fn(move |_| {
+                Some(
+                    Stream::new(Member { worker, members: Arc::clone(&members), remotes: Arc::clone(&remotes) })
+                        .read_delimiter(Until::lf()),
+                )
+            })
+            .listen(engine, ("127.0.0.1", ports[worker]))?;
+            Ok(())
+        })
+        .expect("start");
+    assert!(remotes.set(group.remotes().to_vec()).is_ok(), "set once");
+
+    let mut on_zero = BufReader::new(connect(ports[0]));
+    let mut on_one = BufReader::new(connect(ports[1]));
+    let mut line = String::new();
+    for reader in [&mut on_zero, &mut on_one] {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line, "joined\n");
+    }
+    on_zero.get_mut().write_all(b"hello from zero\n").unwrap();
+    for reader in [&mut on_zero, &mut on_one] {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line, "hello from zero\n");
+    }
+    drop((on_zero, on_one));
+    group.shutdown(STEP).expect("shutdown");
+}
