@@ -8,14 +8,18 @@
 //! It prints `listening on <address>` once it listens (`--addr` may use port
 //! 0), and stops cleanly on Ctrl-C or SIGTERM: it stops listening, lets every
 //! connection flush what it was sent, and exits with status 0.
+//!
+//! `--threads N` serves on `N` engines, one per thread ([`pants::Workers`]),
+//! all listening on the same address (`SO_REUSEPORT`: the kernel spreads the
+//! connections over them).
 
 #[path = "common/mod.rs"]
 mod common;
 
 use pants::delimiter::Raw;
-use pants::{Engine, Handler, Read, Server, Stream};
+use pants::{Engine, Handler, Read, Server, Stream, StreamError, StreamId};
 
-const USAGE: &str = "usage: echo_server [--addr HOST:PORT]   (default 127.0.0.1:7000)";
+const USAGE: &str = "usage: echo_server [--addr HOST:PORT] [--threads N]   (default 127.0.0.1:7000, 1 thread)";
 
 /// One connection: reads raw chunks (whatever arrived) and writes them back.
 struct Echo {
@@ -45,11 +49,20 @@ impl Read<Raw> for Echo {
     }
 }
 
+/// This worker's server on `addr`.
+fn listen(engine: &Engine, addr: &str, reuse_port: bool) -> Result<StreamId, StreamError> {
+    Server::from_fn(|peer| Some(Stream::new(Echo { peer: peer.to_string(), bytes: 0 })))
+        .reuse_port(reuse_port)
+        .listen(engine, addr)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let Some(addr) = common::server_address(USAGE, "127.0.0.1:7000")? else { return Ok(()) };
+    let Some((addr, threads)) = common::server_options(USAGE, "127.0.0.1:7000")? else { return Ok(()) };
+    if threads > 1 {
+        return common::serve_on_workers(&addr, threads, |engine, addr| listen(engine, addr, true), || {});
+    }
     let engine = Engine::new()?;
-    let server = Server::from_fn(|peer| Some(Stream::new(Echo { peer: peer.to_string(), bytes: 0 })))
-        .listen(&engine, addr.as_str())?;
+    let server = listen(&engine, &addr, false)?;
     // Until Ctrl-C or SIGTERM; then stop listening, close the connections
     // once they have flushed.
     common::serve(&engine, server, || {})

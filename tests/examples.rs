@@ -304,6 +304,30 @@ fn echo_server_and_client() {
     assert!(!output.status.success(), "echo_client succeeded with no server");
 }
 
+#[test]
+fn echo_server_on_several_workers() {
+    let server = Server::start("echo_server", &["--addr", "127.0.0.1:0", "--threads", "4"]);
+    let address = server.address();
+    // Many connections, so that every worker gets some; each one echoes.
+    let mut peers: Vec<TcpStream> = (0..32).map(|_| connect(address)).collect();
+    for (i, peer) in peers.iter_mut().enumerate() {
+        let message = format!("peer {i}");
+        peer.write_all(message.as_bytes()).unwrap();
+        let mut echo = vec![0; message.len()];
+        peer.read_exact(&mut echo).unwrap();
+        assert_eq!(echo, message.as_bytes());
+    }
+    // Left connected across the shutdown: every worker drains, and the
+    // peers see the end of the stream.
+    server.interrupt();
+    for mut peer in peers {
+        let mut rest = Vec::new();
+        assert_eq!(peer.read_to_end(&mut rest).map(|_| rest.len()).unwrap_or(0), 0);
+    }
+    let bad = run(Command::new(example("echo_server")).args(["--threads", "0"]), b"");
+    assert!(!bad.status.success(), "--threads 0 accepted");
+}
+
 // ---- chat ----
 
 struct ChatClient {

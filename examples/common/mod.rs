@@ -93,7 +93,74 @@ pub fn server_address(usage: &'static str, default: &str) -> Result<Option<Strin
     Ok(parse_args(usage, &mut addr, no_other_argument)?.then_some(addr))
 }
 
+/// `--addr HOST:PORT` (`default` without it) and `--threads N` (default 1)
+/// for a server that can run on several workers; `None` once `-h` printed
+/// the usage.
+pub fn server_options(usage: &'static str, default: &str) -> Result<Option<(String, usize)>, Box<dyn Error>> {
+    let mut addr = default.to_string();
+    let mut threads = 1;
+    let go = parse_args(usage, &mut addr, |arg, args| match arg.as_str() {
+        "--threads" => {
+            threads = args.value()?.parse().map_err(|_| format!("--threads takes a number\n{usage}"))?;
+            if threads == 0 {
+                return Err(format!("--threads must be at least 1\n{usage}").into());
+            }
+            Ok(())
+        }
+        _ => no_other_argument(arg, args),
+    })?;
+    Ok(go.then_some((addr, threads)))
+}
+
 // ---- Servers ----
+
+/// A server on `threads` workers ([`pants::Workers`]), start to end: every
+/// worker listens on `addr` with `SO_REUSEPORT` (`listen(engine, addr)` builds
+/// each worker's server; port 0 is replaced by one free port for all of
+/// them), then prints what `intro` prints and `listening on <address>`,
+/// serves until Ctrl-C or SIGTERM, and drains every worker (2 seconds at
+/// most, as [`shut_down`]).
+pub fn serve_on_workers(
+    addr: &str,
+    threads: usize,
+    listen: impl Fn(&Engine, &str) -> Result<StreamId, pants::StreamError> + Send + Sync + 'static,
+    intro: impl FnOnce(),
+) -> Result<(), Box<dyn Error>> {
+    let addr = match addr.parse::<std::net::SocketAddr>() {
+        // Port 0: every worker must listen on the same port, so pick one.
+        Ok(socket) if socket.port() == 0 => {
+            let free = std::net::TcpListener::bind(socket)?.local_addr()?;
+            free.to_string()
+        }
+        _ => addr.to_string(),
+    };
+    let signals = Signals::new([SIGINT, SIGTERM])?;
+    let address = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let first = std::sync::Arc::clone(&address);
+    let listen_on = addr.clone();
+    let group = pants::Workers::new().threads(threads).start(move |engine, worker| {
+        let server = listen(engine, &listen_on)?;
+        if worker == 0 {
+            *first.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(engine.local_address(server)?);
+        }
+        Ok(())
+    })?;
+    let local = address.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take().ok_or("no address")?;
+    intro();
+    print_listening(&local)?;
+    let mut signals = signals;
+    if let Some(signal) = signals.forever().next() {
+        eprintln!("signal {signal}: shutting down");
+    }
+    let summaries = group.shutdown(Duration::from_secs(2))?;
+    let cut_off: usize = summaries.iter().map(|s| s.cut_off).sum();
+    if cut_off > 0 {
+        let unsent: u64 = summaries.iter().map(|s| s.unsent).sum();
+        eprintln!("{cut_off} connections cut off, {unsent} bytes unsent");
+    }
+    println!("stopped");
+    Ok(())
+}
 
 /// The address `server` listens on (the port chosen, for port 0).
 pub fn local_address(engine: &Engine, server: StreamId) -> Result<Address, Box<dyn Error>> {
