@@ -10,12 +10,16 @@
 //! cargo run --release --example bench_pants_server -- --proto lines --addr 127.0.0.1:0
 //! ```
 //!
-//! Prints `listening on ADDR` once it listens, then runs until killed.
+//! `--threads N` runs `N` engines ([`pants::Workers`]) on one port
+//! (`SO_REUSEPORT`). Prints `listening on ADDR` once it listens, then runs
+//! until killed.
 
+use std::error::Error;
 use std::io::Write as _;
+use std::net::SocketAddr;
 
 use pants::delimiter::{Packed, Raw, Until};
-use pants::{Address, Engine, Handler, NetStruct, Read, Server, Stream};
+use pants::{Address, Engine, Handler, NetStruct, Read, Server, Stream, StreamId, Workers};
 
 /// A length-prefixed request or reply: a big-endian u32 length, then the body
 /// (the wire format of tokio-util's default `LengthDelimitedCodec`).
@@ -53,26 +57,54 @@ impl Read<Packed<Frame<'_>>> for Frames {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// This engine's server for `proto` on `addr`.
+fn listen(engine: &Engine, proto: &str, addr: SocketAddr, reuse_port: bool) -> Result<StreamId, Box<dyn Error>> {
+    let server = match proto {
+        "raw" => Server::from_fn(|_| Some(Stream::new(Echo))).reuse_port(reuse_port).listen(engine, addr)?,
+        "lines" => Server::from_fn(|_| Some(Stream::new(Lines).read_delimiter(Until::lf())))
+            .reuse_port(reuse_port)
+            .listen(engine, addr)?,
+        "len" => Server::from_fn(|_| Some(Stream::new(Frames).read_delimiter(Packed::<Frame>::new())))
+            .reuse_port(reuse_port)
+            .listen(engine, addr)?,
+        other => return Err(format!("unknown protocol {other}; use raw, lines or len").into()),
+    };
+    Ok(server)
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
     let mut proto = String::from("raw");
     let mut addr = String::from("127.0.0.1:0");
+    let mut threads = 1;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--proto" => proto = args.next().ok_or("--proto needs a value")?,
             "--addr" => addr = args.next().ok_or("--addr needs a value")?,
-            other => return Err(format!("unknown argument {other}; use --proto raw|lines|len --addr HOST:PORT").into()),
+            "--threads" => threads = args.next().ok_or("--threads needs a value")?.parse()?,
+            other => {
+                return Err(
+                    format!("unknown argument {other}; use --proto raw|lines|len --addr HOST:PORT --threads N").into()
+                )
+            }
         }
     }
-    let addr: std::net::SocketAddr = addr.parse()?;
+    let mut addr: SocketAddr = addr.parse()?;
+    if threads > 1 {
+        // One engine per thread, all on one port (SO_REUSEPORT).
+        if addr.port() == 0 {
+            addr = std::net::TcpListener::bind(addr)?.local_addr()?;
+        }
+        let group = Workers::new()
+            .threads(threads)
+            .start(move |engine, _| listen(engine, &proto, addr, true).map(drop).map_err(|e| e.to_string().into()))?;
+        println!("listening on {addr}");
+        std::io::stdout().flush()?;
+        group.join()?;
+        return Ok(());
+    }
     let engine = Engine::new()?;
-    let server = match proto.as_str() {
-        "raw" => Server::from_fn(|_| Some(Stream::new(Echo))).listen(&engine, addr)?,
-        "lines" => Server::from_fn(|_| Some(Stream::new(Lines).read_delimiter(Until::lf()))).listen(&engine, addr)?,
-        "len" => Server::from_fn(|_| Some(Stream::new(Frames).read_delimiter(Packed::<Frame>::new())))
-            .listen(&engine, addr)?,
-        other => return Err(format!("unknown protocol {other}; use raw, lines or len").into()),
-    };
+    let server = listen(&engine, &proto, addr, false)?;
     let Address::Ip(local) = engine.local_address(server)? else { return Err("no local address".into()) };
     println!("listening on {local}");
     std::io::stdout().flush()?;

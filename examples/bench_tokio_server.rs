@@ -1,6 +1,7 @@
 //! The tokio counterpart of `bench_pants_server` (see
 //! `scripts/bench_engine.sh`): the same three protocols on tokio's
-//! current-thread runtime, in their usual fast forms.
+//! current-thread runtime (with `--threads N`, N > 1: the multi-thread
+//! runtime with N workers), in their usual fast forms.
 //!
 //! `--proto raw`: `read` into a 64 KiB buffer, `write_all` what was read.
 //! `--proto lines`: tokio-util `Framed` with `LinesCodec`; `--proto len`:
@@ -68,18 +69,30 @@ where
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut proto = String::from("raw");
     let mut addr = String::from("127.0.0.1:0");
+    let mut threads: usize = 1;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--proto" => proto = args.next().ok_or("--proto needs a value")?,
             "--addr" => addr = args.next().ok_or("--addr needs a value")?,
-            other => return Err(format!("unknown argument {other}; use --proto raw|lines|len --addr HOST:PORT").into()),
+            "--threads" => threads = args.next().ok_or("--threads needs a value")?.parse()?,
+            other => {
+                return Err(
+                    format!("unknown argument {other}; use --proto raw|lines|len --addr HOST:PORT --threads N").into()
+                )
+            }
         }
     }
     if !matches!(proto.as_str(), "raw" | "lines" | "len") {
         return Err(format!("unknown protocol {proto}; use raw, lines or len").into());
     }
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    // One thread: the current-thread runtime; more: the multi-thread
+    // runtime with that many workers.
+    let runtime = if threads > 1 {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_io().build()?
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_io().build()?
+    };
     runtime.block_on(serve(&addr, &proto))?;
     Ok(())
 }

@@ -12,53 +12,90 @@
 //! `* NAME left`. Lines end with `\n` (a `\r` before it is dropped) and are at
 //! most 4 KiB.
 //!
-//! The connections share one room, an `Rc<RefCell<..>>` of names by
-//! `StreamId` (everything runs on the engine's one thread), and a handler
+//! The connections share one room of names by `StreamId`, and a handler
 //! writes to the *other* streams with `Engine::write_to`.
+//!
+//! `--threads N` serves on `N` engines, one per thread ([`pants::Workers`],
+//! all listening on the same address). The room is then shared between
+//! threads (an `Arc<Mutex<..>>`), each member is known by its worker and
+//! its `StreamId`, and a line for a member on another worker is posted to
+//! that worker's [`Remote`](pants::Remote), which writes it there. Lines
+//! from one member reach each other member in the order they were sent.
 
 #[path = "common/mod.rs"]
 mod common;
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use pants::delimiter::Until;
-use pants::{Engine, FrameError, Handler, Read, Server, Stream, StreamId};
+use pants::{Engine, FrameError, Handler, Read, Remote, Server, Stream, StreamError, StreamId};
 
-const USAGE: &str = "usage: chat [--addr HOST:PORT]   (default 127.0.0.1:7001)";
+const USAGE: &str = "usage: chat [--addr HOST:PORT] [--threads N]   (default 127.0.0.1:7001, 1 thread)";
 const MAX_LINE: usize = 4096;
 const MAX_NAME: usize = 32;
 
-/// Who is in the room: streams and names, in the order they joined.
+/// A member's address: the worker whose engine holds its stream, and the
+/// stream's id there.
+type Seat = (usize, StreamId);
+
+/// Who is in the room: seats and names, in the order they joined.
 #[derive(Default)]
 struct Room {
-    members: Vec<(StreamId, String)>,
+    members: Vec<(Seat, String)>,
 }
 
 impl Room {
-    fn names(&self, except: StreamId) -> Vec<String> {
-        self.members.iter().filter(|(id, _)| *id != except).map(|(_, name)| name.clone()).collect()
+    fn names(&self, except: Seat) -> Vec<String> {
+        self.members.iter().filter(|(seat, _)| *seat != except).map(|(_, name)| name.clone()).collect()
+    }
+}
+
+/// What every connection shares, on every worker.
+#[derive(Default)]
+struct Shared {
+    room: Mutex<Room>,
+    /// Each worker's `Remote`, set once the workers run (none with one
+    /// thread: every member is then local).
+    remotes: OnceLock<Vec<Remote>>,
+}
+
+impl Shared {
+    fn room(&self) -> MutexGuard<'_, Room> {
+        self.room.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 /// One client's connection.
 struct Member {
-    room: Rc<RefCell<Room>>,
+    shared: Arc<Shared>,
+    /// The worker this connection runs on.
+    worker: usize,
     peer: String,
     /// `None` until the client has sent its name.
     name: Option<String>,
 }
 
 impl Member {
+    fn seat<D>(&self, stream: &Stream<Self, D>) -> Seat {
+        (self.worker, stream.id())
+    }
+
     /// Sends `line` to everyone in the room but `from`.
-    fn broadcast(&self, engine: &Engine, from: StreamId, line: &str) {
-        let others: Vec<StreamId> =
-            self.room.borrow().members.iter().map(|(id, _)| *id).filter(|id| *id != from).collect();
+    fn broadcast(&self, engine: &Engine, from: Seat, line: &str) {
+        let others: Vec<Seat> =
+            self.shared.room().members.iter().map(|(seat, _)| *seat).filter(|s| *s != from).collect();
         let line = format!("{line}\n");
-        for id in others {
+        for (worker, id) in others {
             // Queued on that stream; a stream that closed meanwhile is an
             // error we can ignore (its own on_close announces it).
-            let _ = engine.write_to(id, &line);
+            if worker == self.worker {
+                let _ = engine.write_to(id, &line);
+            } else if let Some(remote) = self.shared.remotes.get().and_then(|remotes| remotes.get(worker)) {
+                let line = line.clone();
+                remote.post(move |engine| {
+                    let _ = engine.write_to(id, line);
+                });
+            }
         }
     }
 
@@ -68,9 +105,9 @@ impl Member {
             let _ = stream.send(format!("* names are at most {MAX_NAME} printable characters; your name?"));
             return;
         }
-        let id = stream.id();
+        let id = self.seat(stream);
         let others = {
-            let mut room = self.room.borrow_mut();
+            let mut room = self.shared.room();
             if room.members.iter().any(|(_, n)| *n == name) {
                 drop(room);
                 let _ = stream.send(format!("* {name} is taken; your name?"));
@@ -98,8 +135,9 @@ impl Handler for Member {
 
     fn on_close(&mut self, stream: &mut Stream<Self>) {
         if let Some(name) = self.name.take() {
-            self.room.borrow_mut().members.retain(|(id, _)| *id != stream.id());
-            self.broadcast(stream.engine(), stream.id(), &format!("* {name} left"));
+            let seat = self.seat(stream);
+            self.shared.room().members.retain(|(id, _)| *id != seat);
+            self.broadcast(stream.engine(), seat, &format!("* {name} left"));
             println!("{name} left");
         }
     }
@@ -124,36 +162,72 @@ impl Read<Until> for Member {
             }
             "/who" => {
                 let mut names = vec![format!("{name} (you)")];
-                names.extend(self.room.borrow().names(stream.id()));
+                names.extend(self.shared.room().names(self.seat(stream)));
                 let _ = stream.send(format!("* here: {}", names.join(", ")));
             }
             _ => {
                 println!("{name}: {text}");
-                self.broadcast(stream.engine(), stream.id(), &format!("{name}: {text}"));
+                self.broadcast(stream.engine(), self.seat(stream), &format!("{name}: {text}"));
             }
         }
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let Some(addr) = common::server_address(USAGE, "127.0.0.1:7001")? else { return Ok(()) };
-    let engine = Engine::new()?;
-    let room = Rc::new(RefCell::new(Room::default()));
-    let members = room.clone();
-    let server = Server::from_fn(move |peer| {
-        let member = Member { room: room.clone(), peer: peer.to_string(), name: None };
+/// Worker `worker`'s chat server on `addr`.
+/// (`SO_REUSEPORT` with more than one worker.)
+fn listen(
+    engine: &Engine,
+    addr: &str,
+    worker: usize,
+    shared: &Arc<Shared>,
+    reuse_port: bool,
+) -> Result<StreamId, StreamError> {
+    let shared = Arc::clone(shared);
+    Server::from_fn(move |peer| {
+        let member = Member { shared: Arc::clone(&shared), worker, peer: peer.to_string(), name: None };
         Some(Stream::new(member).read_delimiter(Until::lf()).buffer_size(MAX_LINE))
     })
-    .listen(&engine, addr.as_str())?;
+    .reuse_port(reuse_port)
+    .listen(engine, addr)
+}
+
+const SHUTTING_DOWN: &str = "* the server is shutting down\n";
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let Some((addr, threads)) = common::server_options(USAGE, "127.0.0.1:7001")? else { return Ok(()) };
+    let shared = Arc::new(Shared::default());
+    if threads > 1 {
+        let signals = common::catch_signals()?;
+        let for_workers = Arc::clone(&shared);
+        let (group, local) = common::start_workers(&addr, threads, move |engine, addr, worker| {
+            listen(engine, addr, worker, &for_workers, true)
+        })?;
+        let _ = shared.remotes.set(group.remotes().to_vec());
+        common::print_listening(&local)?;
+        common::wait_for_signal(signals);
+        // Tell everyone (and no one who leaves now), on every worker; then
+        // drain them.
+        shared.room().members.clear();
+        for remote in group.remotes() {
+            remote.post(|engine| {
+                for id in engine.ids() {
+                    let _ = engine.write_to(id, SHUTTING_DOWN);
+                }
+            });
+        }
+        return common::shut_down_workers(group);
+    }
+    let engine = Engine::new()?;
+    let server = listen(&engine, &addr, 0, &shared, false)?;
     common::print_listening(&common::local_address(&engine, server)?)?;
     common::run_until_signal(&engine)?;
 
     // Tell everyone (and no one who leaves now), then stop listening and
     // close the connections once they have flushed.
+    shared.room().members.clear();
     for id in engine.connections(server).unwrap_or_default() {
-        let _ = engine.write_to(id, "* the server is shutting down\n");
+        let _ = engine.write_to(id, SHUTTING_DOWN);
     }
-    members.borrow_mut().members.clear();
     common::shut_down(&engine)?;
     Ok(())
 }

@@ -59,7 +59,7 @@ fn listen(engine: &Engine, addr: &str, reuse_port: bool) -> Result<StreamId, Str
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let Some((addr, threads)) = common::server_options(USAGE, "127.0.0.1:7000")? else { return Ok(()) };
     if threads > 1 {
-        return common::serve_on_workers(&addr, threads, |engine, addr| listen(engine, addr, true), || {});
+        return common::serve_on_workers(&addr, threads, |engine, addr, _| listen(engine, addr, true));
     }
     let engine = Engine::new()?;
     let server = listen(&engine, &addr, false)?;

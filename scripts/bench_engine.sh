@@ -8,8 +8,14 @@
 #   BASELINE=/path/to/old/bench_pants_server scripts/bench_engine.sh
 #       # pants against an earlier build of pants (a refactor's cost) instead
 #       # of tokio: the second column is that binary, labelled "base"
+#   THREADS="1 2" ONLY="p64-lines p64-lines-t2" scripts/bench_engine.sh
+#       # also with 2 workers: pants `Workers` (one engine per thread,
+#       # SO_REUSEPORT) against tokio's multi-thread runtime with 2 workers;
+#       # the scenario's name gets "-t2"
 #
-# Servers run pinned to core 0, the load generator to core 1 (taskset). Each
+# Servers run pinned to core 0, the load generator to core 1 (taskset); a
+# server with N > 1 threads runs on cores 0..N-1 (on a 2-core machine the
+# load generator then shares a core with it). Each
 # scenario runs REPS times, alternating which server goes first; the table
 # gives medians and pants/tokio ratios of the medians. Server CPU per message
 # is the server's utime+stime (/proc/PID/stat) over the measured interval,
@@ -22,6 +28,7 @@ REPS=${REPS:-5}
 DURATION=${DURATION:-2.5}
 WARMUP=${WARMUP:-0.5}
 CONNS_MANY=${CONNS_MANY:-1000}
+THREADS=${THREADS:-1}
 OUT=${OUT:-$(mktemp -d /tmp/bench_engine.XXXXXX)}
 mkdir -p "$OUT"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -73,14 +80,19 @@ SERVER_PID=
 cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; }
 trap cleanup EXIT
 
-# run_one SERVER PROTO CONNS INFLIGHT SIZE: prints the load generator's line.
+# run_one SERVER PROTO CONNS INFLIGHT SIZE THREADS: prints the load generator's line.
 run_one() {
-    local server=$1 proto=$2 conns=$3 inflight=$4 size=$5 addr=
+    local server=$1 proto=$2 conns=$3 inflight=$4 size=$5 threads=$6 addr=
     local log=$OUT/server.out
     : >"$log"
     local bin=$BIN/bench_pants_server
     [ "$server" = pants ] || bin=$OTHER_BIN
-    "${PIN_SERVER[@]}" "$bin" --proto "$proto" --addr 127.0.0.1:0 >"$log" 2>&1 &
+    local pin=("${PIN_SERVER[@]}") extra=()
+    if [ "$threads" -gt 1 ]; then
+        extra=(--threads "$threads")
+        [ ${#pin[@]} -gt 0 ] && pin=(taskset -c "0-$((threads > $(nproc) ? $(nproc) - 1 : threads - 1))")
+    fi
+    "${pin[@]}" "$bin" --proto "$proto" --addr 127.0.0.1:0 "${extra[@]}" >"$log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 100); do
         addr=$(sed -n 's/^listening on //p' "$log")
@@ -108,14 +120,16 @@ echo "reps=$REPS duration=${DURATION}s warmup=${WARMUP}s; raw lines in $RESULTS"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews absolute figures)"
 failed=0
 for scenario in "${SCENARIOS[@]}"; do
+  for threads in $THREADS; do
     read -r name proto conns inflight size <<<"$scenario"
+    [ "$threads" -gt 1 ] && name=$name-t$threads
     if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then
         continue
     fi
     for rep in $(seq "$REPS"); do
         if [ $((rep % 2)) -eq 1 ]; then order="pants $OTHER"; else order="$OTHER pants"; fi
         for server in $order; do
-            line=$(run_one "$server" "$proto" "$conns" "$inflight" "$size")
+            line=$(run_one "$server" "$proto" "$conns" "$inflight" "$size" "$threads")
             printf '%-12s %-5s rep %d: %s\n' "$name" "$server" "$rep" "$line"
             case $line in
                 *FAILED*) failed=1 ;;
@@ -123,6 +137,7 @@ for scenario in "${SCENARIOS[@]}"; do
             esac
         done
     done
+  done
 done
 
 echo

@@ -372,7 +372,20 @@ impl ChatClient {
 
 #[test]
 fn chat_broadcasts_to_the_others() {
-    let server = Server::start("chat", &["--addr", "127.0.0.1:0"]);
+    chat_scenario(&[]);
+}
+
+/// On three workers, the members land on different engines (the kernel
+/// spreads them): every line still reaches every other member, in order.
+#[test]
+fn chat_on_several_workers_broadcasts_across_them() {
+    chat_scenario(&["--threads", "3"]);
+}
+
+fn chat_scenario(extra: &[&str]) {
+    let mut args = vec!["--addr", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let server = Server::start("chat", &args);
     let address = server.address();
 
     let (mut alice, greeting) = ChatClient::join(address, "alice", "\n");

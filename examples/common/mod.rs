@@ -114,44 +114,51 @@ pub fn server_options(usage: &'static str, default: &str) -> Result<Option<(Stri
 
 // ---- Servers ----
 
-/// A server on `threads` workers ([`pants::Workers`]), start to end: every
-/// worker listens on `addr` with `SO_REUSEPORT` (`listen(engine, addr)` builds
-/// each worker's server; port 0 is replaced by one free port for all of
-/// them), then prints what `intro` prints and `listening on <address>`,
-/// serves until Ctrl-C or SIGTERM, and drains every worker (2 seconds at
-/// most, as [`shut_down`]).
-pub fn serve_on_workers(
+/// Starts `threads` workers ([`pants::Workers`]), each listening on `addr`
+/// with `SO_REUSEPORT`: `listen(engine, addr, worker)` builds each worker's
+/// server. Port 0 is replaced by one free port for all of them. Returns the
+/// group and the address they listen on.
+pub fn start_workers(
     addr: &str,
     threads: usize,
-    listen: impl Fn(&Engine, &str) -> Result<StreamId, pants::StreamError> + Send + Sync + 'static,
-    intro: impl FnOnce(),
-) -> Result<(), Box<dyn Error>> {
+    listen: impl Fn(&Engine, &str, usize) -> Result<StreamId, pants::StreamError> + Send + Sync + 'static,
+) -> Result<(pants::WorkerGroup, Address), Box<dyn Error>> {
     let addr = match addr.parse::<std::net::SocketAddr>() {
         // Port 0: every worker must listen on the same port, so pick one.
-        Ok(socket) if socket.port() == 0 => {
-            let free = std::net::TcpListener::bind(socket)?.local_addr()?;
-            free.to_string()
-        }
+        Ok(socket) if socket.port() == 0 => std::net::TcpListener::bind(socket)?.local_addr()?.to_string(),
         _ => addr.to_string(),
     };
-    let signals = Signals::new([SIGINT, SIGTERM])?;
     let address = std::sync::Arc::new(std::sync::Mutex::new(None));
     let first = std::sync::Arc::clone(&address);
-    let listen_on = addr.clone();
     let group = pants::Workers::new().threads(threads).start(move |engine, worker| {
-        let server = listen(engine, &listen_on)?;
+        let server = listen(engine, &addr, worker)?;
         if worker == 0 {
             *first.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(engine.local_address(server)?);
         }
         Ok(())
     })?;
     let local = address.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take().ok_or("no address")?;
-    intro();
-    print_listening(&local)?;
-    let mut signals = signals;
+    Ok((group, local))
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM, caught from now on: [`wait_for_signal`]
+/// waits for one. Set up before printing `listening on`, so that a signal
+/// sent as soon as the line is read is not lost.
+pub fn catch_signals() -> std::io::Result<Signals> {
+    Signals::new([SIGINT, SIGTERM])
+}
+
+/// Blocks until Ctrl-C or SIGTERM, then prints `signal <n>: shutting down`
+/// on standard error.
+pub fn wait_for_signal(mut signals: Signals) {
     if let Some(signal) = signals.forever().next() {
         eprintln!("signal {signal}: shutting down");
     }
+}
+
+/// Drains every worker (as [`shut_down`] does for one engine: 2 seconds at
+/// most) and prints `stopped`.
+pub fn shut_down_workers(group: pants::WorkerGroup) -> Result<(), Box<dyn Error>> {
     let summaries = group.shutdown(Duration::from_secs(2))?;
     let cut_off: usize = summaries.iter().map(|s| s.cut_off).sum();
     if cut_off > 0 {
@@ -160,6 +167,21 @@ pub fn serve_on_workers(
     }
     println!("stopped");
     Ok(())
+}
+
+/// A server on `threads` workers, start to end: [`start_workers`], then
+/// `listening on <address>`, serving until Ctrl-C or SIGTERM, and
+/// [`shut_down_workers`].
+pub fn serve_on_workers(
+    addr: &str,
+    threads: usize,
+    listen: impl Fn(&Engine, &str, usize) -> Result<StreamId, pants::StreamError> + Send + Sync + 'static,
+) -> Result<(), Box<dyn Error>> {
+    let signals = catch_signals()?;
+    let (group, local) = start_workers(addr, threads, listen)?;
+    print_listening(&local)?;
+    wait_for_signal(signals);
+    shut_down_workers(group)
 }
 
 /// The address `server` listens on (the port chosen, for port 0).
