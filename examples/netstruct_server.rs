@@ -13,7 +13,9 @@
 //! decoded, its `key` and `value` borrowed straight from the receive buffer;
 //! replies go out with `send_with(&Packed::<Response>::new(), ..)`, encoded
 //! straight into the send queue.
-//! The store is shared by every connection.
+//! The store is shared by every connection (an `Arc<Mutex<..>>`, so that
+//! `--threads N`, which serves on `N` engines on one address, shares it
+//! between workers too).
 //!
 //! A value is at most `MAX_VALUE` (1 MiB) bytes: `Request` says so with
 //! `#[netstruct(len = u32, max = MAX_VALUE)]` on its value, so a request
@@ -27,17 +29,16 @@ mod common;
 #[path = "common/netstruct_proto.rs"]
 mod proto;
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use pants::delimiter::Packed;
-use pants::{Engine, FrameError, Handler, NetStruct, Read, Server, Stream, StreamError};
+use pants::{Engine, FrameError, Handler, NetStruct, Read, Server, Stream, StreamError, StreamId};
 use proto::{Request, Response, MAX_VALUE, OP_DEL, OP_GET, OP_SET, STATUS_BAD_OP, STATUS_NOT_FOUND, STATUS_OK};
 
-const USAGE: &str = "usage: netstruct_server [--addr HOST:PORT]   (default 127.0.0.1:7002)";
+const USAGE: &str = "usage: netstruct_server [--addr HOST:PORT] [--threads N]   (default 127.0.0.1:7002, 1 thread)";
 
-type Store = Rc<RefCell<BTreeMap<String, Vec<u8>>>>;
+type Store = Arc<Mutex<BTreeMap<String, Vec<u8>>>>;
 
 struct Session {
     store: Store,
@@ -77,7 +78,7 @@ impl Handler for Session {
 impl Read<Packed<Request<'_>>> for Session {
     fn on_read(&mut self, stream: &mut Stream<Self, Packed<Request<'_>>>, request: Request<'_>) {
         self.requests += 1;
-        let mut store = self.store.borrow_mut();
+        let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
         let (status, previous) = match request.op {
             OP_GET => match store.get(request.key) {
                 Some(value) => {
@@ -99,11 +100,10 @@ impl Read<Packed<Request<'_>>> for Session {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let Some(addr) = common::server_address(USAGE, "127.0.0.1:7002")? else { return Ok(()) };
-    let engine = Engine::new()?;
-    let store = Store::default();
-    let server = Server::from_fn(move |peer| {
+/// This worker's server on `addr` (`SO_REUSEPORT` with several workers).
+fn listen(engine: &Engine, addr: &str, store: &Store, reuse_port: bool) -> Result<StreamId, StreamError> {
+    let store = store.clone();
+    Server::from_fn(move |peer| {
         let session = Session { store: store.clone(), peer: peer.to_string(), requests: 0 };
         Some(
             Stream::new(session)
@@ -111,6 +111,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .buffer_size(Request::MIN_SIZE + u16::MAX as usize + MAX_VALUE),
         )
     })
-    .listen(&engine, addr.as_str())?;
+    .reuse_port(reuse_port)
+    .listen(engine, addr)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let Some((addr, threads)) = common::server_options(USAGE, "127.0.0.1:7002")? else { return Ok(()) };
+    let store = Store::default();
+    if threads > 1 {
+        return common::serve_on_workers(&addr, threads, move |engine, addr, _| listen(engine, addr, &store, true));
+    }
+    let engine = Engine::new()?;
+    let server = listen(&engine, &addr, &store, false)?;
     common::serve(&engine, server, || {})
 }

@@ -449,7 +449,20 @@ fn chat_scenario(extra: &[&str]) {
 
 #[test]
 fn netstruct_request_response() {
-    let server = Server::start("netstruct_server", &["--addr", "127.0.0.1:0"]);
+    netstruct_scenario(&[]);
+}
+
+/// On three workers the client's connections land on different engines;
+/// the store is shared between them.
+#[test]
+fn netstruct_server_on_several_workers_shares_its_store() {
+    netstruct_scenario(&["--threads", "3"]);
+}
+
+fn netstruct_scenario(extra: &[&str]) {
+    let mut args = vec!["--addr", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let server = Server::start("netstruct_server", &args);
     let address = server.address().to_string();
     let client = example("netstruct_client");
 
