@@ -103,6 +103,10 @@ pub trait ServerHandler: Sized + 'static {
     }
 }
 
+/// Takes each accepted socket instead of the server's engine (a
+/// [`Workers`](crate::Workers) group handing connections to its workers).
+pub(crate) type HandOff = Box<dyn FnMut(Socket, Address)>;
+
 /// What a server does with a peer that connects while it has
 /// [`max_connections`](ServerBuilder::max_connections) open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +195,7 @@ impl Server {
             handler,
             backlog: DEFAULT_BACKLOG,
             reuse_port: false,
+            hand_off: None,
             limit: None,
             #[cfg(feature = "tls")]
             tls: None,
@@ -290,6 +295,7 @@ pub struct ServerBuilder<S> {
     handler: S,
     backlog: i32,
     reuse_port: bool,
+    hand_off: Option<HandOff>,
     limit: Option<(usize, AtLimit)>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsOptions>,
@@ -322,6 +328,14 @@ impl<S: ServerHandler> ServerBuilder<S> {
     /// ```
     pub fn reuse_port(mut self, reuse_port: bool) -> Self {
         self.reuse_port = reuse_port;
+        self
+    }
+
+    /// Every accepted socket goes to `hand_off` instead of becoming a
+    /// stream here (`on_accept` is not called; the connection limit and
+    /// TLS options do not apply).
+    pub(crate) fn hand_off(mut self, hand_off: impl FnMut(Socket, Address) + 'static) -> Self {
+        self.hand_off = Some(Box::new(hand_off));
         self
     }
 
@@ -368,6 +382,7 @@ impl<S: ServerHandler> ServerBuilder<S> {
         let local = listener.local_address();
         let handler = self.handler;
         let limit = self.limit;
+        let hand_off = self.hand_off;
         let id = engine.insert(|id| {
             let connections = Rc::new(Connections { server: id, ids: RefCell::default(), waiting: Default::default() });
             Box::new(ServerChannel {
@@ -375,6 +390,7 @@ impl<S: ServerHandler> ServerBuilder<S> {
                 server: Server { engine: engine.handle(), id, connections, local, closing: None },
                 limit,
                 listener: Some(listener),
+                hand_off,
                 unix_path,
                 owe_on_listen: true,
                 closed: false,
@@ -488,6 +504,7 @@ struct ServerChannel<S> {
     handler: S,
     server: Server,
     listener: Option<Listener>,
+    hand_off: Option<HandOff>,
     unix_path: Option<PathBuf>,
     limit: Option<(usize, AtLimit)>,
     owe_on_listen: bool,
@@ -545,6 +562,11 @@ impl<S: ServerHandler> ServerChannel<S> {
             }
             let Some(listener) = self.listener.as_ref() else { return };
             match listener.accept() {
+                Ok((socket, peer)) if self.hand_off.is_some() => {
+                    if let Some(hand_off) = &mut self.hand_off {
+                        hand_off(socket, peer);
+                    }
+                }
                 Ok((socket, peer)) if full.is_some() => {
                     drop(socket);
                     self.call(|h, s| h.on_refuse(s, &peer));

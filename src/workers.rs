@@ -63,7 +63,10 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use crate::delimiter::Delimiter;
 use crate::engine::{panic_message, Engine, Remote, ShutdownSummary};
+use crate::stream::Socket;
+use crate::{Address, Handler, Read, Server, StreamBuilder, StreamError};
 
 /// What a worker's setup closure may fail with.
 pub type SetupError = Box<dyn Error + Send + Sync>;
@@ -334,6 +337,64 @@ impl WorkerGroup {
             });
         }
         self.join_workers()
+    }
+
+    /// Listens on `address` (TCP or a UNIX socket) in worker 0 and hands
+    /// the accepted connections to the workers in turn, round robin
+    /// (worker 0 included): for each, `accept(peer)` runs on the worker that
+    /// gets it and builds its stream there (`None` refuses the peer). The
+    /// path for UNIX sockets, which have no `SO_REUSEPORT`, and for when an
+    /// even spread matters more than the kernel's hash. Returns the address
+    /// listened on (the port chosen, for port 0). Each connection costs a
+    /// message to its worker; the connections are then served there like
+    /// any other. TLS, if any, is set on the stream `accept` builds.
+    ///
+    /// ```
+    /// # use pants::{delimiter::Raw, Handler, Read, Stream, Workers};
+    /// # struct Echo;
+    /// # impl Handler for Echo {}
+    /// # impl Read<Raw> for Echo { fn on_read(&mut self, s: &mut Stream<Self, Raw>, d: &[u8]) { let _ = s.write(d); } }
+    /// let group = Workers::new().threads(2).start(|_, _| Ok(()))?;
+    /// let address = group.listen_round_robin("127.0.0.1:0", |_peer| Some(Stream::new(Echo)))?;
+    /// # use std::io::{Read as _, Write as _};
+    /// let mut client = std::net::TcpStream::connect(address.to_string())?;
+    /// client.write_all(b"hi")?;
+    /// let mut reply = [0; 2];
+    /// client.read_exact(&mut reply)?;
+    /// assert_eq!(&reply, b"hi");
+    /// # drop(client);
+    /// # group.shutdown(std::time::Duration::from_secs(2))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn listen_round_robin<F, H, D>(&self, address: impl Into<Address>, accept: F) -> Result<Address, StreamError>
+    where
+        F: Fn(&Address) -> Option<StreamBuilder<H, D>> + Send + Sync + 'static,
+        H: Handler + Read<D>,
+        D: Delimiter + 'static,
+    {
+        let accept = Arc::new(accept);
+        let remotes = self.remotes.clone();
+        let address = address.into();
+        let (done, listening) = mpsc::channel();
+        self.remotes[0].post(move |engine| {
+            let mut next = 0;
+            let hand_off = move |socket: Socket, peer: Address| {
+                let accept = Arc::clone(&accept);
+                remotes[next % remotes.len()].post(move |engine| {
+                    let Some(builder) = accept(&peer) else { return };
+                    if let Err(e) = builder.attach(engine, socket, None) {
+                        log::warn!("a connection from {peer} handed to this worker failed: {e}");
+                    }
+                });
+                next += 1;
+            };
+            let listened = Server::from_fn(|_| None::<StreamBuilder<H, D>>)
+                .hand_off(hand_off)
+                .listen(engine, address)
+                .and_then(|server| engine.local_address(server));
+            let _ = done.send(listened);
+        });
+        listening.recv().map_err(|_| StreamError::Closed("listen_round_robin: worker 0 has stopped"))?
     }
 
     /// Joins every worker: their summaries (empty for those that did not

@@ -253,3 +253,59 @@ fn a_handler_reaches_streams_on_other_workers_through_their_remotes() {
     drop((on_zero, on_one));
     group.shutdown(STEP).expect("shutdown");
 }
+
+/// Counts the connections each worker serves; echoes lines tagged with
+/// the worker's index.
+fn round_robin_spread(group: &pants::WorkerGroup, address: pants::Address, clients: usize) -> Vec<usize> {
+    let mut served = vec![0; group.len()];
+    let mut open = Vec::new();
+    for i in 0..clients {
+        // One at a time, so that the order of accepts is the order of connects.
+        let reply = match &address {
+            pants::Address::Unix(path) => {
+                let mut s = std::os::unix::net::UnixStream::connect(path).expect("connect");
+                s.set_read_timeout(Some(STEP)).unwrap();
+                s.write_all(format!("n{i}\n").as_bytes()).unwrap();
+                let mut line = String::new();
+                BufReader::new(s.try_clone().unwrap()).read_line(&mut line).unwrap();
+                open.push(Box::new(s) as Box<dyn std::any::Any>);
+                line
+            }
+            other => {
+                let mut s = TcpStream::connect(other.to_string()).expect("connect");
+                s.set_read_timeout(Some(STEP)).unwrap();
+                let line = ask(&mut s, &format!("n{i}"));
+                open.push(Box::new(s));
+                line
+            }
+        };
+        let (worker, rest) = reply.trim_end().split_once(' ').expect("tagged reply");
+        assert_eq!(rest, format!("n{i}"));
+        served[worker.parse::<usize>().unwrap()] += 1;
+    }
+    served
+}
+
+#[test]
+fn one_listener_hands_connections_to_the_workers_in_turn_over_tcp_and_unix_sockets() {
+    const WORKERS: usize = 3;
+    let group = Workers::new().threads(WORKERS).start(|_, _| Ok(())).expect("start");
+    // Which worker a stream runs on: the thread's name says.
+    fn tagged_here(_: &pants::Address) -> Option<pants::StreamBuilder<Tagged, Until>> {
+        let name = std::thread::current().name().unwrap_or_default().to_string();
+        let worker = name.rsplit('-').next().and_then(|n| n.parse().ok()).expect("a worker thread");
+        Some(Stream::new(Tagged { worker }).read_delimiter(Until::lf()))
+    }
+    let tcp = group.listen_round_robin("127.0.0.1:0", tagged_here).expect("listen tcp");
+    assert_eq!(round_robin_spread(&group, tcp, 3 * WORKERS), vec![3; WORKERS]);
+
+    let dir = std::env::temp_dir().join(format!("pants-workers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("rr.sock");
+    let unix = group.listen_round_robin(path.as_path(), tagged_here).expect("listen unix");
+    assert_eq!(round_robin_spread(&group, unix, 2 * WORKERS), vec![2; WORKERS]);
+
+    let summaries = group.shutdown(STEP).expect("shutdown");
+    assert_eq!(summaries.iter().map(|s| s.servers).sum::<usize>(), 2, "{summaries:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
