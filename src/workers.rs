@@ -50,8 +50,9 @@
 //! they were posted, on the worker's thread, between its events; closures
 //! posted from different threads, or to different workers, have no order
 //! between them. A [`StreamId`](crate::StreamId) names a stream on the
-//! engine that made it: to reach a stream on another worker, post to that
-//! worker's `Remote` and use the id there.
+//! engine that made it; [`Engine::worker`] says which worker that engine
+//! is. To reach a stream on another worker, post to that worker's `Remote`
+//! and use the id there.
 
 use std::cell::Cell;
 use std::error::Error;
@@ -244,6 +245,7 @@ fn worker_main(
             return Ok(None);
         }
     };
+    engine.set_worker(worker);
     let set_up = catch_unwind(AssertUnwindSafe(|| setup(&engine, worker)));
     let report = match set_up {
         Ok(Ok(())) => Ok(engine.remote()),

@@ -66,6 +66,7 @@ fn workers_share_one_address_and_the_kernel_spreads_connections() {
     let group = Workers::new()
         .threads(WORKERS)
         .start(move |engine, worker| {
+            assert_eq!(engine.worker(), Some(worker));
             tagged(engine, worker, port, Some(Arc::clone(&counts)));
             Ok(())
         })

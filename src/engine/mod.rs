@@ -169,6 +169,8 @@ struct Inner {
     /// [`Engine::shutdown`]'s summary).
     closed_graceful: Cell<u64>,
     closed_abrupt: Cell<u64>,
+    /// This engine's index in its [`Workers`](crate::Workers) group, if any.
+    worker: Cell<Option<usize>>,
 }
 
 /// How many spare buffers the pool keeps, and the largest it keeps.
@@ -203,6 +205,7 @@ impl Engine {
                 torn_down: Cell::new(false),
                 closed_graceful: Cell::new(0),
                 closed_abrupt: Cell::new(0),
+                worker: Cell::new(None),
             }),
             owner: true,
         })
@@ -299,6 +302,25 @@ impl Engine {
     /// Whether [`stop`](Engine::stop) was called since `run` started.
     pub fn is_stopped(&self) -> bool {
         self.inner.stopped.get()
+    }
+
+    /// This engine's index in its [`Workers`](crate::Workers) group (the
+    /// index of its [`Remote`] in [`WorkerGroup::remotes`](crate::WorkerGroup::remotes)),
+    /// or `None` for an engine of its own. With the stream's id, it names a
+    /// stream across the group.
+    ///
+    /// ```
+    /// let engine = pants::Engine::new()?;
+    /// assert_eq!(engine.worker(), None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn worker(&self) -> Option<usize> {
+        self.inner.worker.get()
+    }
+
+    /// Records the engine's index in its group.
+    pub(crate) fn set_worker(&self, worker: usize) {
+        self.inner.worker.set(Some(worker));
     }
 
     /// A `Send + Clone` handle for other threads: post closures into the loop
