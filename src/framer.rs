@@ -164,7 +164,11 @@ impl<D: Delimiter> Framer<D> {
     /// consumed; the error is returned, and returned again by the next call
     /// (see the [module docs](self)). `f` cannot switch the delimiter: to
     /// stop at a frame and switch, use
-    /// [`try_for_each_frame`](Framer::try_for_each_frame).
+    /// [`try_for_each_frame`](Framer::try_for_each_frame). The cursor is
+    /// written back when the batch ends: if `f` panics, the frames of this
+    /// batch stay buffered and a later call delivers them again (use
+    /// `next_frame`, which consumes each frame as it returns it, where a
+    /// caught panic must not see a frame twice).
     ///
     /// ```
     /// use pants::{delimiter::Until, Framer};

@@ -54,7 +54,6 @@
 //! is. To reach a stream on another worker, post to that worker's `Remote`
 //! and use the id there.
 
-use std::cell::Cell;
 use std::error::Error;
 use std::fmt;
 use std::io;
@@ -220,7 +219,10 @@ impl Workers {
 enum Command {
     /// Run the engine until stopped.
     Run,
-    /// Another worker failed, or the group was dropped: end without running.
+    /// Once stopped: drain within this deadline, then end.
+    Drain(Duration),
+    /// Another worker failed, or the group was joined or dropped: end
+    /// (without running, if not running yet; without draining, once stopped).
     Quit,
 }
 
@@ -263,15 +265,14 @@ fn worker_main(
         Ok(Err(source)) => return Err(WorkersError::Engine { worker, source }),
         Err(panic) => return Err(WorkersError::Panicked { worker, message: panic_message(&*panic) }),
     }
-    match DRAIN.with(Cell::take) {
-        Some(deadline) => engine.shutdown(deadline).map(Some).map_err(|source| WorkersError::Engine { worker, source }),
-        None => Ok(None),
+    // Stopped: wait for what the group says (a worker stopped on its own
+    // is drained by a later `shutdown` all the same).
+    match go.recv() {
+        Ok(Command::Drain(deadline)) => {
+            engine.shutdown(deadline).map(Some).map_err(|source| WorkersError::Engine { worker, source })
+        }
+        Ok(Command::Run | Command::Quit) | Err(_) => Ok(None),
     }
-}
-
-thread_local! {
-    /// The drain deadline [`WorkerGroup::shutdown`] posted to this worker.
-    static DRAIN: Cell<Option<Duration>> = const { Cell::new(None) };
 }
 
 struct Worker {
@@ -321,22 +322,28 @@ impl WorkerGroup {
     }
 
     /// Waits until every worker has stopped (after [`stop`](Self::stop) or
-    /// a [`Stopper`]). The first worker that failed or panicked is the
-    /// error; all are joined either way.
+    /// a [`Stopper`]), without draining them. The first worker that failed
+    /// or panicked is the error; all are joined either way. A worker that
+    /// fails does not stop the others: stop the group to end them. Call it
+    /// (and [`shutdown`](Self::shutdown), and drop the group) from a thread
+    /// of its own, not from a worker, which would wait for itself.
     pub fn join(mut self) -> Result<(), WorkersError> {
+        for worker in &self.workers {
+            let _ = worker.go.send(Command::Quit);
+        }
         self.join_workers().map(|_| ())
     }
 
     /// Stops every worker, then drains each (its [`Engine::shutdown`]: no
     /// new connections, every stream closed after flushing, within
     /// `deadline`), and joins them. Returns each worker's summary, by
-    /// worker index.
+    /// worker index; workers stopped earlier are drained too. If a worker
+    /// failed, its error is returned instead (the others are still drained
+    /// and joined).
     pub fn shutdown(mut self, deadline: Duration) -> Result<Vec<ShutdownSummary>, WorkersError> {
-        for remote in &self.remotes {
-            remote.post(move |engine| {
-                DRAIN.with(|drain| drain.set(Some(deadline)));
-                engine.stop();
-            });
+        for (worker, remote) in self.workers.iter().zip(&self.remotes) {
+            let _ = worker.go.send(Command::Drain(deadline));
+            remote.stop();
         }
         self.join_workers()
     }
@@ -349,7 +356,9 @@ impl WorkerGroup {
     /// even spread matters more than the kernel's hash. Returns the address
     /// listened on (the port chosen, for port 0). Each connection costs a
     /// message to its worker; the connections are then served there like
-    /// any other. TLS, if any, is set on the stream `accept` builds.
+    /// any other. TLS, if any, is set on the stream `accept` builds. A
+    /// connection handed to a worker that has stopped is closed. Call it from
+    /// a thread that is not worker 0 (which it waits for).
     ///
     /// ```
     /// # use pants::{delimiter::Raw, Handler, Read, Stream, Workers};

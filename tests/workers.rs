@@ -120,6 +120,17 @@ fn a_failing_or_panicking_setup_is_an_error_and_the_others_are_stopped() {
 
 #[test]
 fn shutdown_drains_every_worker_flushing_what_was_queued() {
+    flood_then_shutdown(false);
+}
+
+/// A group stopped first (a signal thread's `Stopper`, say) is still
+/// drained by `shutdown`.
+#[test]
+fn shutdown_after_stop_still_drains() {
+    flood_then_shutdown(true);
+}
+
+fn flood_then_shutdown(stop_first: bool) {
     const BIG: usize = 4 << 20;
     /// Queues 4 MiB on connect, more than loopback takes before the peer reads.
     struct Flood;
@@ -162,6 +173,10 @@ fn shutdown_drains_every_worker_flushing_what_was_queued() {
             })
         })
         .collect();
+    if stop_first {
+        group.stopper().stop();
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let summaries = group.shutdown(STEP).expect("shutdown");
     for reader in readers {
         assert_eq!(reader.join().unwrap().expect("read"), BIG);

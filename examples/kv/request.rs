@@ -110,6 +110,8 @@ impl Requests {
     fn line_end(&mut self, buf: &[u8], from: usize, too_long: &str) -> Result<Option<usize>, FrameError> {
         let start = from + self.scan.searched;
         match memchr::memchr(b'\n', &buf[start..]) {
+            // The same limit however the line arrived.
+            Some(at) if start + at - from > MAX_LINE => Err(FrameError::Malformed(too_long.into())),
             Some(at) => {
                 self.scan.searched = 0;
                 Ok(Some(start + at))
