@@ -17,6 +17,9 @@
 //! assert_eq!(framer.finish(), Err(FrameError::Truncated { buffered: 3 }));
 //! ```
 
+use core::fmt;
+
+#[cfg(feature = "alloc")]
 use alloc::string::String;
 
 /// Why the framer could not cut a frame from the buffered bytes.
@@ -122,8 +125,124 @@ pub enum FrameError {
     },
     /// The bytes do not form a valid frame for this delimiter (a binrw type's
     /// magic number or assertion failed, a user delimiter refused them, ...).
+    /// The [`Reason`] says why; make one with [`FrameError::malformed`].
     #[error("malformed frame: {0}")]
-    Malformed(String),
+    Malformed(Reason),
+}
+
+impl FrameError {
+    /// A [`FrameError::Malformed`] with this reason: a `&'static str`
+    /// (which needs no allocator) or, with the `alloc` feature, a `String`.
+    ///
+    /// ```
+    /// use pants::FrameError;
+    /// let error = FrameError::malformed("expected CRLF");
+    /// assert_eq!(error.to_string(), "malformed frame: expected CRLF");
+    /// assert!(matches!(&error, FrameError::Malformed(why) if why == "expected CRLF"));
+    /// ```
+    pub fn malformed(reason: impl Into<Reason>) -> Self {
+        FrameError::Malformed(reason.into())
+    }
+}
+
+/// Why a frame is [malformed](FrameError::Malformed): a message, borrowed
+/// for `'static` (no allocator needed, so a `#![no_std]` delimiter without
+/// `alloc` can report one) or, with the `alloc` feature, owned (a message
+/// formatted at run time, a parser's error text).
+///
+/// It compares with strings and dereferences to `str`:
+///
+/// ```
+/// use pants::error::Reason;
+/// let reason = Reason::from("bad magic");
+/// assert_eq!(reason, "bad magic");
+/// assert_eq!(reason.len(), 9);
+/// assert_eq!(Reason::from(String::from("bad magic")), reason);
+/// ```
+#[derive(Clone)]
+pub struct Reason(ReasonText);
+
+#[derive(Clone)]
+enum ReasonText {
+    Static(&'static str),
+    #[cfg(feature = "alloc")]
+    Owned(String),
+}
+
+impl Reason {
+    /// The message.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            ReasonText::Static(text) => text,
+            #[cfg(feature = "alloc")]
+            ReasonText::Owned(text) => text,
+        }
+    }
+}
+
+impl From<&'static str> for Reason {
+    fn from(text: &'static str) -> Self {
+        Reason(ReasonText::Static(text))
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl From<String> for Reason {
+    fn from(text: String) -> Self {
+        Reason(ReasonText::Owned(text))
+    }
+}
+
+/// Equal when the messages are, however each is held.
+impl PartialEq for Reason {
+    fn eq(&self, other: &Reason) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Reason {}
+
+impl core::hash::Hash for Reason {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl core::ops::Deref for Reason {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Reason {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<str> for Reason {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Reason {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// Why a delimiter could not be built. Pants accepted all of these and then
@@ -134,14 +253,25 @@ pub enum DelimiterError {
     /// An empty terminator would cut empty frames forever.
     #[error("a terminator must not be empty")]
     EmptyTerminator,
+    /// The terminator is longer than this build can search for: without the
+    /// `alloc` feature, terminators are held inline, up to `max` bytes.
+    #[error("a terminator of {len} bytes is longer than the {max} bytes this build supports (enable `alloc`)")]
+    TerminatorTooLong {
+        /// The terminator's length.
+        len: usize,
+        /// The longest terminator supported.
+        max: usize,
+    },
     /// A zero count would cut empty frames forever.
     #[error("a byte count must be at least 1")]
     ZeroCount,
     /// The regular expression can match the empty string, so it could cut a
     /// frame without consuming input.
+    #[cfg(feature = "regex")]
     #[error("the regular expression `{0}` can match the empty string")]
     EmptyMatch(String),
     /// The regular expression does not compile.
+    #[cfg(feature = "regex")]
     #[error("invalid regular expression: {0}")]
     InvalidRegex(String),
 }
@@ -179,7 +309,17 @@ pub enum PackError {
         /// Where the terminator starts in the frame.
         at: usize,
     },
+    /// The caller's buffer is too small for the encoding
+    /// ([`NetStruct::encode_into`](crate::NetStruct::encode_into)).
+    #[error("the encoding needs {needed} bytes but the buffer holds {available}")]
+    BufferTooSmall {
+        /// The encoding's length.
+        needed: usize,
+        /// The buffer's length.
+        available: usize,
+    },
     /// A binrw type failed to write itself.
+    #[cfg(feature = "binrw")]
     #[error("binrw could not write the value: {0}")]
     Binrw(String),
 }

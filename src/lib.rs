@@ -10,9 +10,12 @@
 //! This part of the crate is the framing core, and it is sans-IO: the
 //! [`Delimiter`] trait, the built-in [`delimiter`]s, [`#[derive(NetStruct)]`](derive@NetStruct)
 //! and the [`Framer`] work on any bytes, with no socket, and build for
-//! `#![no_std]` targets with `alloc` (`default-features = false`). The
-//! write side is sans-IO too: each built-in delimiter (the regex ones
-//! excepted) is also an [`Encode`]r of the frames it cuts.
+//! `#![no_std]` targets (`default-features = false`), with an allocator or
+//! without one: a [`Framer`] then runs on a buffer the caller provides
+//! ([`Framer::with_storage`]), and derived structs encode into a slice
+//! ([`NetStruct::encode_into`]). The write side is sans-IO too: each
+//! built-in delimiter (the regex ones excepted) is also an [`Encode`]r of
+//! the frames it cuts (with `alloc`).
 //!
 //! ```
 //! use pants::{delimiter::{Packed, Until}, Framer, NetStruct};
@@ -38,6 +41,14 @@
 //! ## Features
 //!
 //! * `std` (default): everything that needs an operating system.
+//! * `alloc` (default, implied by `std`): growable framers ([`Framer::new`]),
+//!   the write side ([`Encode`], `Pack`), owned fields (`Vec<u8>`, `String`)
+//!   and run-time messages in [`FrameError::Malformed`]. Without it nothing
+//!   in pants allocates (CI links a `#![no_std]` program without an
+//!   allocator to prove it).
+//! * `embedded-io`, `embedded-io-async` (no_std): `Framer::read_from_embedded`
+//!   and `Framer::read_from_embedded_async` read from `embedded_io` sources
+//!   (UARTs, embedded TCP stacks).
 //! * `regex` (default, needs `std`): [`delimiter::RegexSearch`] and [`delimiter::RegexMatch`].
 //! * `binrw` (default, needs `std`): [`delimiter::Binrw`] and [`pack::Binrw`].
 // Built without a feature, its items are linked on docs.rs instead.
@@ -49,11 +60,16 @@
     not(feature = "binrw"),
     doc = "\n\n[`delimiter::Binrw`]: https://docs.rs/pants/latest/pants/delimiter/struct.Binrw.html\n[`pack::Binrw`]: https://docs.rs/pants/latest/pants/pack/struct.Binrw.html"
 )]
+#![cfg_attr(
+    not(feature = "alloc"),
+    doc = "\n\n[`Encode`]: https://docs.rs/pants/latest/pants/trait.Encode.html\n[`Framer::new`]: https://docs.rs/pants/latest/pants/struct.Framer.html#method.new"
+)]
 #![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "alloc")]
 extern crate alloc;
 // Lets `#[derive(NetStruct)]` refer to `::pants` inside this crate too.
 extern crate self as pants;
@@ -61,6 +77,7 @@ extern crate self as pants;
 #[cfg(feature = "std")]
 pub mod address;
 pub mod delimiter;
+#[cfg(feature = "alloc")]
 pub mod encode;
 #[cfg(feature = "std")]
 pub mod engine;
@@ -69,6 +86,7 @@ pub mod framer;
 #[cfg(feature = "std")]
 pub mod guide;
 pub mod netstruct;
+#[cfg(feature = "alloc")]
 pub mod pack;
 #[cfg(feature = "std")]
 pub mod reconnect;
@@ -82,10 +100,12 @@ pub mod tls;
 pub mod workers;
 
 pub use delimiter::{Decoded, Delimiter, Needed};
+#[cfg(feature = "alloc")]
 pub use encode::Encode;
 pub use error::{DelimiterError, FrameError, PackError};
 pub use framer::Framer;
 pub use netstruct::NetStruct;
+#[cfg(feature = "alloc")]
 pub use pack::Pack;
 
 #[cfg(feature = "std")]
@@ -101,7 +121,7 @@ pub use stream::{AnyDelimiter, Handler, Read, ReadBy, Stream, StreamBuilder, Str
 #[cfg(feature = "std")]
 pub use workers::{WorkerGroup, Workers, WorkersError};
 
-/// The `zerocopy` crate that [`delimiter::Fixed`] and [`pack::Zerocopy`]
+/// The `zerocopy` crate that [`delimiter::Fixed`] and `pack::Zerocopy`
 /// build on, so that a protocol's fixed structs need no dependency of their
 /// own. Reading a `T` with `Fixed<T>` needs `T: FromBytes + KnownLayout +
 /// Immutable + Unaligned`; sending one with `pack::Zerocopy` needs
@@ -130,7 +150,7 @@ pub use workers::{WorkerGroup, Workers, WorkersError};
 /// ```
 pub use zerocopy;
 
-/// Derives [`NetStruct`](trait@NetStruct) (and so [`Pack`]) for a struct with
+/// Derives [`NetStruct`](trait@NetStruct) (and so, with `alloc`, `Pack`) for a struct with
 /// named fields; see the [`netstruct`] module for field types and attributes.
 pub use pants_derive::NetStruct;
 

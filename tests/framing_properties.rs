@@ -6,7 +6,10 @@
 //!    was generated from (`Raw` excepted: its frames are the chunks, so only
 //!    their concatenation is checked). A protocol that switches delimiters
 //!    (`Until` header, `Count` body) is split-invariant too. Each run is made
-//!    twice: cutting with `next_frame` and with the batch `for_each_frame`.
+//!    three times: cutting with `next_frame`, with the batch
+//!    `for_each_frame`, and on a fixed buffer (`Framer::with_storage`). A
+//!    fixed buffer smaller than the input gives the same lines however the
+//!    input is split.
 //! 2. Robustness: arbitrary bytes in arbitrary chunks never panic any
 //!    delimiter, errors are sticky and consume nothing, and with frames drained
 //!    after each push (and the framer cleared after an error) the buffered
@@ -18,6 +21,7 @@ use std::ops::ControlFlow;
 
 use binrw::BinRead;
 use pants::delimiter::{Array, Binrw, Count, Fixed, Packed, Raw, RegexMatch, RegexSearch, Until};
+use pants::framer::{Storage, DEFAULT_BUFFER_SIZE};
 use pants::{Delimiter, FrameError, Framer, NetStruct};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
@@ -171,6 +175,9 @@ enum Cut {
     OneByOne,
     /// One `for_each_frame` per chunk (the batch path).
     Batch,
+    /// `next_frame` on a framer over a fixed buffer (`Framer::with_storage`)
+    /// as large as the default limit, fed with `try_push`.
+    Fixed,
 }
 
 /// Pushes each chunk and cuts every frame it completes; stops at the first error.
@@ -179,11 +186,32 @@ where
     D: Delimiter,
     F: for<'a> Fn(D::Output<'a>) -> T,
 {
-    let mut framer = Framer::new(delimiter);
+    match cut {
+        Cut::Fixed => {
+            let mut memory = vec![0u8; DEFAULT_BUFFER_SIZE];
+            let framer = Framer::with_storage(delimiter, &mut memory[..]);
+            run_on(framer, chunks, own, cut, |framer, chunk| framer.try_push(chunk).expect("the input fits the limit"))
+        }
+        _ => run_on(Framer::new(delimiter), chunks, own, cut, |framer, chunk| framer.push(chunk)),
+    }
+}
+
+fn run_on<D, S, T, F>(
+    mut framer: Framer<D, S>,
+    chunks: &[&[u8]],
+    own: &F,
+    cut: Cut,
+    push: impl Fn(&mut Framer<D, S>, &[u8]),
+) -> Outcome<T>
+where
+    D: Delimiter,
+    S: Storage,
+    F: for<'a> Fn(D::Output<'a>) -> T,
+{
     let mut frames = Vec::new();
     let mut error = None;
     'chunks: for chunk in chunks {
-        framer.push(chunk);
+        push(&mut framer, chunk);
         if let Cut::Batch = cut {
             if let Err(e) = framer.for_each_frame(|frame| frames.push(own(frame))) {
                 error = Some(e);
@@ -240,7 +268,7 @@ where
 {
     let bytewise: Vec<&[u8]> = input.chunks(1).collect();
     let random = chunk_at(input, cuts);
-    for cut in [Cut::OneByOne, Cut::Batch] {
+    for cut in [Cut::OneByOne, Cut::Batch, Cut::Fixed] {
         prop_assert_eq!(&run(make(), &[input], &own, cut), expected, "input pushed all at once, {:?}", cut);
         prop_assert_eq!(&run(make(), &bytewise, &own, cut), expected, "input pushed one byte at a time, {:?}", cut);
         prop_assert_eq!(
@@ -471,6 +499,34 @@ proptest! {
 
     /// Raw frames are whatever was buffered, so they depend on the chunks by
     /// definition; what they hold together does not.
+    #[test]
+    fn a_small_fixed_buffer_gives_the_same_lines_under_any_split(
+        lines in prop::collection::vec(prop::collection::vec(any::<u8>().prop_filter("no LF", |b| *b != b'\n'), 0..20), 0..40),
+        cuts in cuts(),
+    ) {
+        let input: Vec<u8> = lines.iter().flat_map(|line| line.iter().copied().chain([b'\n'])).collect();
+        let mut memory = [0u8; 32];
+        let mut framer = Framer::with_storage(Until::lf(), &mut memory[..]);
+        let mut got = Vec::new();
+        for chunk in chunk_at(&input, &cuts) {
+            let mut rest = chunk;
+            while !rest.is_empty() {
+                // Push what fits, cut what it completes, go on: compaction
+                // makes room in the 32 bytes.
+                let room = framer.limit() - framer.len();
+                let (now, later) = rest.split_at(room.min(rest.len()));
+                framer.try_push(now).unwrap();
+                rest = later;
+                while let Some(line) = framer.next_frame().unwrap() {
+                    got.push(line.to_vec());
+                }
+            }
+        }
+        prop_assert_eq!(got, lines);
+        prop_assert!(framer.is_empty());
+        prop_assert_eq!(framer.capacity(), 32);
+    }
+
     #[test]
     fn raw_concatenates_to_the_input(data in prop::collection::vec(any::<u8>(), 0..600), cuts in cuts()) {
         let random = chunk_at(&data, &cuts);

@@ -157,7 +157,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 let field = quote_spanned!(span=> <#ty as ::pants::netstruct::Field<#lt>>);
                 min_size.push(quote!(#field::MIN_SIZE));
                 reads.push(quote!(#ident: #field::read::<#order>(reader, #fname)?));
-                writes.push(quote!(#field::write::<#order>(&self.#ident, out, #fname)?;));
+                writes.push(quote!(#field::write::<#order, __PantsSink>(&self.#ident, out, #fname)?;));
                 lens.push(quote!(#field::encoded_len(&self.#ident)));
             }
             Kind::Prefixed(len_ty, max) => {
@@ -220,8 +220,8 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 writes.push(quote!({
                     let __pants_bytes = #bytes::wire(&self.#ident);
                     #check_write
-                    #prefix::write_len::<#order>(__pants_bytes.len(), out, #fname)?;
-                    out.extend_from_slice(__pants_bytes);
+                    #prefix::write_len::<#order, __PantsSink>(__pants_bytes.len(), out, #fname)?;
+                    ::pants::netstruct::Sink::put(out, __pants_bytes);
                 }));
                 lens.push(quote!(#prefix_size + #bytes::wire(&self.#ident).len()));
             }
@@ -254,9 +254,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             }
 
             #[inline]
-            fn write<__PantsOrder: ::pants::netstruct::Order>(
+            fn write<__PantsOrder: ::pants::netstruct::Order, __PantsSink: ::pants::netstruct::Sink + ?::core::marker::Sized>(
                 &self,
-                out: &mut ::pants::netstruct::__private::Vec<u8>,
+                out: &mut __PantsSink,
                 _name: &'static str,
             ) -> ::core::result::Result<(), ::pants::PackError> {
                 #(#writes)*
@@ -280,16 +280,12 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 <Self as #field_trait>::encoded_len(self)
             }
 
-            fn encode(
+            #[inline]
+            fn write_to<__PantsSink: ::pants::netstruct::Sink + ?::core::marker::Sized>(
                 &self,
-                out: &mut ::pants::netstruct::__private::Vec<u8>,
+                out: &mut __PantsSink,
             ) -> ::core::result::Result<(), ::pants::PackError> {
-                let start = out.len();
-                let result = <Self as #field_trait>::write::<#order>(self, out, "");
-                if result.is_err() {
-                    out.truncate(start);
-                }
-                result
+                <Self as #field_trait>::write::<#order, __PantsSink>(self, out, "")
             }
         }
     })

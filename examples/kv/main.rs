@@ -150,7 +150,9 @@ impl Handler for Client {
     /// before it are still sent. Nothing is logged either way.
     fn on_error(&mut self, stream: &mut Stream<Self>, error: StreamError) {
         match error {
-            StreamError::Frame(FrameError::Malformed(message)) => self.protocol_error(stream, ProtocolError(message)),
+            StreamError::Frame(FrameError::Malformed(message)) => {
+                self.protocol_error(stream, ProtocolError(message.to_string()))
+            }
             StreamError::Read(_) | StreamError::Write(_) => stream.close_now(),
             _ => stream.close(),
         }

@@ -100,14 +100,14 @@ struct Scan {
 }
 
 fn malformed(error: ProtocolError) -> FrameError {
-    FrameError::Malformed(error.0)
+    FrameError::malformed(error.0)
 }
 
 impl Requests {
     /// The end of the line starting at `from` (the index of its `\n`), or
     /// `None` after remembering how far the search got. A line longer than
     /// [`MAX_LINE`] is `too_long`.
-    fn line_end(&mut self, buf: &[u8], from: usize, too_long: &str) -> Result<Option<usize>, FrameError> {
+    fn line_end(&mut self, buf: &[u8], from: usize, too_long: &'static str) -> Result<Option<usize>, FrameError> {
         let start = from + self.scan.searched;
         match memchr::memchr(b'\n', &buf[start..]) {
             // The same limit however the line arrived.

@@ -108,7 +108,7 @@ where
                 })
             }
             Err(e) if needs_more(&e) => Ok(Decoded::Incomplete(Needed::Unknown)),
-            Err(e) => Err(FrameError::Malformed(e.to_string())),
+            Err(e) => Err(FrameError::malformed(e.to_string())),
         }
     }
 }

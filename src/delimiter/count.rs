@@ -1,11 +1,15 @@
 //! Exact byte counts: Pants' integer `read_delimiter`.
 
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 use core::num::NonZeroUsize;
 
 use super::{take_exact, Decoded, Delimiter};
+#[cfg(feature = "alloc")]
 use crate::encode::Encode;
-use crate::error::{DelimiterError, FrameError, PackError};
+#[cfg(feature = "alloc")]
+use crate::error::PackError;
+use crate::error::{DelimiterError, FrameError};
 
 /// Cuts frames of exactly `n` bytes (Pants' integer `read_delimiter`). The
 /// framer's buffer limit is raised to at least `n`.
@@ -91,6 +95,7 @@ impl<const N: usize> Delimiter for Array<N> {
 }
 
 /// Appends `bytes` if it is `expected` long.
+#[cfg(feature = "alloc")]
 #[inline]
 fn encode_exact(bytes: &[u8], expected: usize, out: &mut Vec<u8>) -> Result<(), PackError> {
     if bytes.len() != expected {
@@ -110,6 +115,7 @@ fn encode_exact(bytes: &[u8], expected: usize, out: &mut Vec<u8>) -> Result<(), 
 /// assert_eq!(body.to_bytes(b"ab"), Err(PackError::WrongLength { expected: 3, len: 2 }));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[cfg(feature = "alloc")]
 impl<T: AsRef<[u8]>> Encode<T> for Count {
     #[inline]
     fn encode(&self, item: T, out: &mut Vec<u8>) -> Result<(), PackError> {
@@ -119,6 +125,7 @@ impl<T: AsRef<[u8]>> Encode<T> for Count {
 
 /// Writes the bytes, which must be exactly `N` long (always so for a
 /// `[u8; N]`; [`PackError::WrongLength`] otherwise).
+#[cfg(feature = "alloc")]
 impl<const N: usize, T: AsRef<[u8]>> Encode<T> for Array<N> {
     #[inline]
     fn encode(&self, item: T, out: &mut Vec<u8>) -> Result<(), PackError> {

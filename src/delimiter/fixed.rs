@@ -2,13 +2,19 @@
 
 use core::marker::PhantomData;
 
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+#[cfg(feature = "alloc")]
+use zerocopy::IntoBytes;
+use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
 
 use super::{Decoded, Delimiter, Needed};
+#[cfg(feature = "alloc")]
 use crate::encode::Encode;
-use crate::error::{FrameError, PackError};
+use crate::error::FrameError;
+#[cfg(feature = "alloc")]
+use crate::error::PackError;
 
 /// Cuts a fixed-size binary struct and hands it over as `&T`, laid over the
 /// receive buffer in place (Pants' `struct.Struct` delimiter, without the
@@ -80,6 +86,7 @@ impl<T: FromBytes + KnownLayout + Immutable + Unaligned + 'static> Delimiter for
 /// assert_eq!(wire, [7, 1, 0]);
 /// # Ok::<(), pants::PackError>(())
 /// ```
+#[cfg(feature = "alloc")]
 impl<T: IntoBytes + Immutable> Encode<&T> for Fixed<T> {
     #[inline]
     fn encode(&self, item: &T, out: &mut Vec<u8>) -> Result<(), PackError> {

@@ -2,12 +2,17 @@
 
 use core::marker::PhantomData;
 
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
 use super::{Decoded, Delimiter};
+#[cfg(feature = "alloc")]
 use crate::encode::Encode;
-use crate::error::{FrameError, PackError};
+use crate::error::FrameError;
+#[cfg(feature = "alloc")]
+use crate::error::PackError;
 use crate::netstruct::NetStruct;
+#[cfg(feature = "alloc")]
 use crate::Pack;
 
 /// Cuts one `#[derive(NetStruct)]` message per frame (Pants'
@@ -23,7 +28,7 @@ use crate::Pack;
 /// and with `'_` in types: `impl Read<Packed<Login<'_>>>`,
 /// `Stream<Self, Packed<Login<'_>>>` (frames borrow the buffer, whatever its
 /// lifetime; the guide, `pants::guide`, says why).
-/// It is also the encoder of `Login`s ([`Encode`]), for `Stream::send`.
+/// It is also the encoder of `Login`s (`Encode`, with the `alloc` feature), for `Stream::send`.
 ///
 /// ```
 /// use pants::{delimiter::Packed, Framer, NetStruct};
@@ -78,6 +83,7 @@ impl<T: NetStruct> Delimiter for Packed<T> {
 /// assert_eq!(wire, b"\x04anna");
 /// # Ok::<(), pants::PackError>(())
 /// ```
+#[cfg(feature = "alloc")]
 impl<T, V> Encode<&V> for Packed<T>
 where
     T: NetStruct,

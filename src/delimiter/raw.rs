@@ -1,10 +1,14 @@
 //! Raw chunks: Pants' `read_delimiter = None`.
 
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
 use super::{Decoded, Delimiter, Needed};
+#[cfg(feature = "alloc")]
 use crate::encode::Encode;
-use crate::error::{FrameError, PackError};
+use crate::error::FrameError;
+#[cfg(feature = "alloc")]
+use crate::error::PackError;
 
 /// Hands over everything buffered, as one `&[u8]` frame (Pants'
 /// `read_delimiter = None`).
@@ -39,6 +43,7 @@ impl Delimiter for Raw {
 }
 
 /// Writes the bytes as they are.
+#[cfg(feature = "alloc")]
 impl<T: AsRef<[u8]>> Encode<T> for Raw {
     #[inline]
     fn encode(&self, item: T, out: &mut Vec<u8>) -> Result<(), PackError> {

@@ -1,13 +1,19 @@
 //! A byte-string terminator: Pants' `read_delimiter = b"\r\n"`.
 
+#[cfg(feature = "alloc")]
 use alloc::boxed::Box;
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
+#[cfg(feature = "alloc")]
 use memchr::memmem::Finder;
 
 use super::{Decoded, Delimiter, Needed};
+#[cfg(feature = "alloc")]
 use crate::encode::Encode;
-use crate::error::{DelimiterError, FrameError, PackError};
+#[cfg(feature = "alloc")]
+use crate::error::PackError;
+use crate::error::{DelimiterError, FrameError};
 
 /// Cuts the bytes before a terminator; the terminator itself is dropped (Pants'
 /// string `read_delimiter`). Back-to-back terminators give empty frames, and a
@@ -49,8 +55,17 @@ enum Search {
     /// carry otherwise, and a stream moves its delimiter twice per batch of
     /// frames (lending it to the typed stream `on_read` sees). One pointer
     /// more per search of a long terminator costs nothing measurable.
+    #[cfg(feature = "alloc")]
     Bytes(Box<Finder<'static>>),
+    /// Without an allocator: up to [`INLINE_MAX`] bytes held inline,
+    /// searched like `Short`.
+    #[cfg(not(feature = "alloc"))]
+    Inline([u8; INLINE_MAX], usize, ByteFinder),
 }
+
+/// The longest terminator a build without `alloc` supports (held inline).
+#[cfg(not(feature = "alloc"))]
+const INLINE_MAX: usize = 32;
 
 /// `memchr` for one byte, with the SIMD searcher set up once: the free
 /// function picks and sets one up on every call, which is most of the cost
@@ -134,7 +149,16 @@ impl Until {
                 needle[..bytes.len()].copy_from_slice(bytes);
                 Search::Short(needle, bytes.len(), ByteFinder::new(bytes[bytes.len() - 1]))
             }
+            #[cfg(feature = "alloc")]
             bytes => Search::Bytes(Box::new(Finder::new(bytes).into_owned())),
+            #[cfg(not(feature = "alloc"))]
+            bytes if bytes.len() <= INLINE_MAX => {
+                let mut needle = [0; INLINE_MAX];
+                needle[..bytes.len()].copy_from_slice(bytes);
+                Search::Inline(needle, bytes.len(), ByteFinder::new(bytes[bytes.len() - 1]))
+            }
+            #[cfg(not(feature = "alloc"))]
+            bytes => return Err(DelimiterError::TerminatorTooLong { len: bytes.len(), max: INLINE_MAX }),
         };
         Ok(Until { search, scanned: 0 })
     }
@@ -165,7 +189,10 @@ impl Until {
             Search::Byte(finder) => core::slice::from_ref(&finder.byte),
             Search::Pair(pair, _) => pair,
             Search::Short(needle, len, _) => &needle[..*len],
+            #[cfg(feature = "alloc")]
             Search::Bytes(finder) => finder.needle(),
+            #[cfg(not(feature = "alloc"))]
+            Search::Inline(needle, len, _) => &needle[..*len],
         }
     }
 }
@@ -181,9 +208,12 @@ impl Delimiter for Until {
             Search::Byte(finder) => (buf.get(from..).and_then(|rest| finder.find(rest)).map(|at| from + at), 1),
             Search::Pair([first, _], last) => (find_pair(buf, from, *first, last), 2),
             Search::Short(needle, len, last) => (find_short(buf, from, &needle[..*len], last), *len),
+            #[cfg(feature = "alloc")]
             Search::Bytes(finder) => {
                 (buf.get(from..).and_then(|rest| finder.find(rest)).map(|at| from + at), finder.needle().len())
             }
+            #[cfg(not(feature = "alloc"))]
+            Search::Inline(needle, len, last) => (find_short(buf, from, &needle[..*len], last), *len),
         };
         match found {
             Some(end) => {
@@ -204,6 +234,7 @@ impl Delimiter for Until {
     }
 }
 
+#[cfg(feature = "alloc")]
 impl Until {
     /// Where the peer would first find the terminator in `frame` followed by
     /// the terminator, if before the end of `frame`: inside it, or starting
@@ -214,7 +245,10 @@ impl Until {
             Search::Byte(finder) => finder.find(frame),
             Search::Pair([first, _], last) => find_pair(frame, 0, *first, last),
             Search::Short(needle, len, last) => find_short(frame, 0, &needle[..*len], last),
+            #[cfg(feature = "alloc")]
             Search::Bytes(finder) => finder.find(frame),
+            #[cfg(not(feature = "alloc"))]
+            Search::Inline(needle, len, last) => find_short(frame, 0, &needle[..*len], last),
         };
         if inside.is_some() {
             return inside;
@@ -242,6 +276,7 @@ impl Until {
 /// assert_eq!(lines.to_bytes("a\r\nb"), Err(PackError::TerminatorInFrame { at: 1 }));
 /// # Ok::<(), PackError>(())
 /// ```
+#[cfg(feature = "alloc")]
 impl<T: AsRef<[u8]>> Encode<T> for Until {
     #[inline]
     fn encode(&self, item: T, out: &mut Vec<u8>) -> Result<(), PackError> {

@@ -1,8 +1,9 @@
 //! The building blocks `#[derive(NetStruct)]` generates code against.
 
+#[cfg(feature = "alloc")]
 use alloc::{string::String, vec::Vec};
 
-use super::{Order, Pad};
+use super::{Order, Pad, Sink};
 use crate::error::{FrameError, PackError};
 
 /// Where decoding stopped early.
@@ -134,7 +135,7 @@ pub trait Field<'a>: Sized {
     fn read<O: Order>(reader: &mut Reader<'a>, name: &'static str) -> Result<Self, Stop>;
 
     /// Appends the field in byte order `O`.
-    fn write<O: Order>(&self, out: &mut Vec<u8>, name: &'static str) -> Result<(), PackError>;
+    fn write<O: Order, S: Sink + ?Sized>(&self, out: &mut S, name: &'static str) -> Result<(), PackError>;
 
     /// Encoded size of this value.
     fn encoded_len(&self) -> usize;
@@ -152,7 +153,7 @@ pub trait Number: Copy + sealed::Sealed {
     /// Reads one number in byte order `O`.
     fn read_number<O: Order>(reader: &mut Reader<'_>) -> Result<Self, Stop>;
     /// Appends one number in byte order `O`.
-    fn write_number<O: Order>(self, out: &mut Vec<u8>);
+    fn write_number<O: Order, S: Sink + ?Sized>(self, out: &mut S);
 }
 
 /// An integer type that can prefix a byte string with its length
@@ -168,7 +169,7 @@ pub trait LenPrefix: Number {
     /// Reads a prefix as a length; a negative one is an error.
     fn read_len<O: Order>(reader: &mut Reader<'_>, name: &'static str) -> Result<usize, Stop>;
     /// Appends `len` as a prefix, or fails if it does not fit.
-    fn write_len<O: Order>(len: usize, out: &mut Vec<u8>, name: &'static str) -> Result<(), PackError>;
+    fn write_len<O: Order, S: Sink + ?Sized>(len: usize, out: &mut S, name: &'static str) -> Result<(), PackError>;
 }
 
 /// A type that can hold a length-prefixed byte string.
@@ -199,13 +200,13 @@ pub fn read_prefixed<'a, L: LenPrefix, S: ByteString<'a>, O: Order>(
 
 /// Writes `bytes` with an `L` length prefix, as `#[netstruct(len = L)]` does.
 #[inline]
-pub fn write_prefixed<L: LenPrefix, O: Order>(
+pub fn write_prefixed<L: LenPrefix, O: Order, S: Sink + ?Sized>(
     bytes: &[u8],
-    out: &mut Vec<u8>,
+    out: &mut S,
     name: &'static str,
 ) -> Result<(), PackError> {
-    L::write_len::<O>(bytes.len(), out, name)?;
-    out.extend_from_slice(bytes);
+    L::write_len::<O, S>(bytes.len(), out, name)?;
+    out.put(bytes);
     Ok(())
 }
 
@@ -265,8 +266,8 @@ macro_rules! numbers {
             }
 
             #[inline]
-            fn write_number<O: Order>(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&if O::BIG { self.to_be_bytes() } else { self.to_le_bytes() });
+            fn write_number<O: Order, S: Sink + ?Sized>(self, out: &mut S) {
+                out.put(&if O::BIG { self.to_be_bytes() } else { self.to_le_bytes() });
             }
         }
 
@@ -279,8 +280,8 @@ macro_rules! numbers {
             }
 
             #[inline]
-            fn write<O: Order>(&self, out: &mut Vec<u8>, _name: &'static str) -> Result<(), PackError> {
-                self.write_number::<O>(out);
+            fn write<O: Order, S: Sink + ?Sized>(&self, out: &mut S, _name: &'static str) -> Result<(), PackError> {
+                self.write_number::<O, S>(out);
                 Ok(())
             }
 
@@ -310,9 +311,9 @@ macro_rules! prefixes {
             }
 
             #[inline]
-            fn write_len<O: Order>(len: usize, out: &mut Vec<u8>, name: &'static str) -> Result<(), PackError> {
+            fn write_len<O: Order, S: Sink + ?Sized>(len: usize, out: &mut S, name: &'static str) -> Result<(), PackError> {
                 let prefix = <$t>::try_from(len).map_err(|_| PackError::TooLong { field: name, len, max: <$t as LenPrefix>::MAX })?;
-                prefix.write_number::<O>(out);
+                prefix.write_number::<O, S>(out);
                 Ok(())
             }
         }
@@ -334,8 +335,8 @@ impl<'a> Field<'a> for bool {
     }
 
     #[inline]
-    fn write<O: Order>(&self, out: &mut Vec<u8>, _name: &'static str) -> Result<(), PackError> {
-        out.push(u8::from(*self));
+    fn write<O: Order, S: Sink + ?Sized>(&self, out: &mut S, _name: &'static str) -> Result<(), PackError> {
+        out.put(&[u8::from(*self)]);
         Ok(())
     }
 
@@ -366,9 +367,9 @@ impl<'a, T: Number, const N: usize> Field<'a> for [T; N] {
     }
 
     #[inline]
-    fn write<O: Order>(&self, out: &mut Vec<u8>, _name: &'static str) -> Result<(), PackError> {
+    fn write<O: Order, S: Sink + ?Sized>(&self, out: &mut S, _name: &'static str) -> Result<(), PackError> {
         for n in self {
-            n.write_number::<O>(out);
+            n.write_number::<O, S>(out);
         }
         Ok(())
     }
@@ -389,8 +390,8 @@ impl<'a, const N: usize> Field<'a> for Pad<N> {
     }
 
     #[inline]
-    fn write<O: Order>(&self, out: &mut Vec<u8>, _name: &'static str) -> Result<(), PackError> {
-        out.resize(out.len() + N, 0);
+    fn write<O: Order, S: Sink + ?Sized>(&self, out: &mut S, _name: &'static str) -> Result<(), PackError> {
+        out.put_zeros(N);
         Ok(())
     }
 
@@ -424,6 +425,7 @@ impl<'a> ByteString<'a> for &'a str {
     }
 }
 
+#[cfg(feature = "alloc")]
 impl<'a> ByteString<'a> for Vec<u8> {
     #[inline]
     fn from_wire(bytes: &'a [u8], _name: &'static str) -> Result<Self, FrameError> {
@@ -436,6 +438,7 @@ impl<'a> ByteString<'a> for Vec<u8> {
     }
 }
 
+#[cfg(feature = "alloc")]
 impl<'a> ByteString<'a> for String {
     #[inline]
     fn from_wire(bytes: &'a [u8], name: &'static str) -> Result<Self, FrameError> {

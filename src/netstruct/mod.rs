@@ -118,10 +118,13 @@
 //! ```
 
 mod field;
+mod sink;
 
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
 pub use field::{read_prefixed, write_prefixed, ByteString, Field, LenPrefix, Number, Reader, Stop};
+pub use sink::{Sink, SliceSink};
 
 use crate::delimiter::{Decoded, Needed};
 use crate::error::{FrameError, PackError};
@@ -130,7 +133,7 @@ use crate::error::{FrameError, PackError};
 /// [`#[derive(NetStruct)]`](derive@crate::NetStruct); see the [module docs](self).
 ///
 /// Frame with [`delimiter::Packed<T>`](crate::delimiter::Packed), send with
-/// `write_packed` (every `NetStruct` is [`Pack`](crate::Pack)).
+/// `write_packed` (with the `alloc` feature, every `NetStruct` is `Pack`).
 pub trait NetStruct {
     /// This type with its borrowed fields tied to a buffer of lifetime `'a`
     /// (`Msg<'a>` for `Msg<'x>`; `Self` for a type that borrows nothing).
@@ -167,13 +170,66 @@ pub trait NetStruct {
         }
     }
 
-    /// The number of bytes [`encode`](NetStruct::encode) writes.
+    /// The number of bytes the encoding takes.
     fn encoded_len(&self) -> usize;
+
+    /// Writes the encoding, length prefixes included, to `out` (what the
+    /// derive implements; `encode` (with `alloc`) and
+    /// [`encode_into`](NetStruct::encode_into) are built on it). A byte
+    /// string too long for its prefix is [`PackError::TooLong`]; bytes
+    /// before it may have been written.
+    fn write_to<S: Sink + ?Sized>(&self, out: &mut S) -> Result<(), PackError>;
 
     /// Appends the encoding to `out`, length prefixes included. A byte string
     /// too long for its prefix is [`PackError::TooLong`], and then nothing
     /// is appended.
-    fn encode(&self, out: &mut Vec<u8>) -> Result<(), PackError>;
+    #[cfg(feature = "alloc")]
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), PackError> {
+        let start = out.len();
+        let result = self.write_to(out);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
+    /// Writes the encoding to the front of `buf` and returns its length:
+    /// the write side without an allocator. A buffer shorter than
+    /// [`encoded_len`](NetStruct::encoded_len) is
+    /// [`PackError::BufferTooSmall`] (checked first, so nothing is written).
+    ///
+    /// ```
+    /// use pants::{NetStruct, PackError};
+    ///
+    /// #[derive(NetStruct)]
+    /// struct Reading<'a> {
+    ///     sensor: u8,
+    ///     #[netstruct(len = u8)]
+    ///     unit: &'a str,
+    /// }
+    ///
+    /// let mut buf = [0u8; 8];
+    /// let n = Reading { sensor: 3, unit: "mV" }.encode_into(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"\x03\x02mV");
+    /// assert_eq!(
+    ///     Reading { sensor: 3, unit: "millivolt" }.encode_into(&mut buf),
+    ///     Err(PackError::BufferTooSmall { needed: 11, available: 8 })
+    /// );
+    /// # Ok::<(), PackError>(())
+    /// ```
+    fn encode_into(&self, buf: &mut [u8]) -> Result<usize, PackError> {
+        let needed = self.encoded_len();
+        if needed > buf.len() {
+            return Err(PackError::BufferTooSmall { needed, available: buf.len() });
+        }
+        let mut sink = SliceSink::new(buf);
+        self.write_to(&mut sink)?;
+        match sink.overflowed() {
+            // A `Field` whose `encoded_len` undercounts what it writes.
+            true => Err(PackError::BufferTooSmall { needed: sink.written(), available: needed }),
+            false => Ok(sink.written()),
+        }
+    }
 
     /// The encoding as a new vector.
     ///
@@ -186,6 +242,7 @@ pub trait NetStruct {
     /// assert_eq!(Pair { a: 1, b: 2 }.to_bytes()?, [1, 0, 2]);
     /// # Ok::<(), pants::PackError>(())
     /// ```
+    #[cfg(feature = "alloc")]
     fn to_bytes(&self) -> Result<Vec<u8>, PackError> {
         let mut out = Vec::with_capacity(self.encoded_len());
         self.encode(&mut out)?;
@@ -240,6 +297,7 @@ pub trait NetStruct {
     /// assert_round_trip(&Note { id: 7, text: "hi" });
     /// assert_round_trip(&Owned { body: vec![1, 2, 3] });
     /// ```
+    #[cfg(feature = "alloc")]
     fn eq_frame<'f>(&self, frame: &Self::Frame<'f>) -> bool {
         let (mut mine, mut theirs) = (Vec::with_capacity(self.encoded_len()), Vec::new());
         self.encode(&mut mine).is_ok() && frame.encode(&mut theirs).is_ok() && mine == theirs
@@ -322,5 +380,4 @@ pub struct Pad<const N: usize>;
 #[doc(hidden)]
 pub mod __private {
     pub use super::field::{check_max, check_max_pack, check_step};
-    pub use alloc::vec::Vec;
 }

@@ -52,24 +52,45 @@
 //! the buffer that never became a frame ([`FrameError::Truncated`]) instead of
 //! dropping them silently.
 
-use alloc::{vec, vec::Vec};
+#[cfg(any(feature = "embedded-io", feature = "embedded-io-async"))]
+mod embedded;
+mod storage;
+
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
 use core::convert::Infallible;
 use core::ops::ControlFlow;
 
 use crate::delimiter::{Decoded, Delimiter, Needed};
 use crate::error::FrameError;
 
+pub use storage::Storage;
+
 /// The default buffer limit, 64 KiB: Pants' `buffer_size`.
 pub const DEFAULT_BUFFER_SIZE: usize = 64 * 1024;
 
-/// A receive buffer with a delimiter: see the [module docs](self).
-pub struct Framer<D> {
+/// A receive buffer with a delimiter: see the [module docs](self). The
+/// bytes live in `S`, a growable `Vec<u8>` unless the framer was made
+/// [`with_storage`](Framer::with_storage) on a fixed buffer.
+#[cfg(feature = "alloc")]
+pub struct Framer<D, S: Storage = Vec<u8>> {
     delimiter: D,
-    buffer: FrameBuffer,
+    buffer: FrameBuffer<S>,
 }
 
+/// A receive buffer with a delimiter: see the [module docs](self). The
+/// bytes live in `S`, a fixed buffer given to
+/// [`with_storage`](Framer::with_storage) (this build has no allocator).
+#[cfg(not(feature = "alloc"))]
+pub struct Framer<D, S: Storage> {
+    delimiter: D,
+    buffer: FrameBuffer<S>,
+}
+
+#[cfg(feature = "alloc")]
 impl<D: Delimiter> Framer<D> {
-    /// An empty framer with the default buffer limit.
+    /// An empty framer with the default buffer limit. Its buffer grows as
+    /// bytes arrive (nothing is allocated before), up to the limit.
     ///
     /// ```
     /// use pants::{delimiter::Raw, framer::DEFAULT_BUFFER_SIZE, Framer};
@@ -80,6 +101,31 @@ impl<D: Delimiter> Framer<D> {
     pub fn new(mut delimiter: D) -> Self {
         delimiter.reset();
         Framer { delimiter, buffer: FrameBuffer::new(DEFAULT_BUFFER_SIZE) }
+    }
+}
+
+impl<D: Delimiter, S: Storage> Framer<D, S> {
+    /// An empty framer over `storage`: a fixed buffer (`&mut [u8]` or an
+    /// owned `[u8; N]`) needs no allocator, and its length caps the
+    /// [limit](Framer::limit). The buffer limit is the storage's length
+    /// unless set lower with [`with_buffer_size`](Framer::with_buffer_size).
+    ///
+    /// ```
+    /// use pants::{delimiter::Count, FrameError, Framer};
+    ///
+    /// let mut framer = Framer::with_storage(Count::new(4)?, [0u8; 16]);
+    /// assert_eq!((framer.capacity(), framer.limit()), (16, 16));
+    /// framer.try_push(b"abcdef")?;
+    /// assert_eq!(framer.next_frame()?, Some(&b"abcd"[..]));
+    /// // What does not fit is refused, and nothing is lost.
+    /// assert_eq!(framer.try_push(&[0; 15]), Err(FrameError::Overflow { limit: 16, needed: 17 }));
+    /// assert_eq!(framer.buffered(), b"ef");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_storage(mut delimiter: D, storage: S) -> Self {
+        delimiter.reset();
+        let buffer_size = storage.max_len().min(DEFAULT_BUFFER_SIZE.max(storage.memory().len()));
+        Framer { delimiter, buffer: FrameBuffer::with_storage(storage, buffer_size) }
     }
 
     /// Sets the buffer limit (Pants' `buffer_size`), builder style.
@@ -106,7 +152,8 @@ impl<D: Delimiter> Framer<D> {
     }
 
     /// The effective limit: the buffer size raised to the delimiter's
-    /// [`min_buffer`](Delimiter::min_buffer), and at least 1.
+    /// [`min_buffer`](Delimiter::min_buffer), and at least 1; but never
+    /// more than a fixed storage holds.
     pub fn limit(&self) -> usize {
         self.buffer.limit(&self.delimiter)
     }
@@ -140,7 +187,7 @@ impl<D: Delimiter> Framer<D> {
     /// Switches to a delimiter of another type: `Framer<D>` becomes
     /// `Framer<D2>`, keeping the buffered bytes, which are cut with the new
     /// delimiter (as when a Pants `on_read` sets `read_delimiter`).
-    pub fn read_delimiter<D2: Delimiter>(self, delimiter: D2) -> Framer<D2> {
+    pub fn read_delimiter<D2: Delimiter>(self, delimiter: D2) -> Framer<D2, S> {
         Framer::from_buffer(self.buffer, delimiter)
     }
 
@@ -247,14 +294,14 @@ impl<D: Delimiter> Framer<D> {
     }
 
     /// A framer over `buffer` (its bytes and limit) with a new delimiter.
-    pub(crate) fn from_buffer(mut buffer: FrameBuffer, mut delimiter: D) -> Self {
+    pub(crate) fn from_buffer(mut buffer: FrameBuffer<S>, mut delimiter: D) -> Self {
         delimiter.reset();
         buffer.rewind();
         Framer { delimiter, buffer }
     }
 }
 
-impl<D> Framer<D> {
+impl<D, S: Storage> Framer<D, S> {
     /// The bytes buffered and not yet cut into frames.
     #[inline]
     pub fn buffered(&self) -> &[u8] {
@@ -276,27 +323,45 @@ impl<D> Framer<D> {
     /// The capacity of the receive buffer (what it holds in memory).
     #[inline]
     pub fn capacity(&self) -> usize {
-        self.buffer.buf.len()
+        self.buffer.buf.memory().len()
     }
 
-    /// Appends bytes. Always accepted: several frames may arrive at once, and
-    /// the limit applies to what cannot be cut (see [`next_frame`](Framer::next_frame)).
-    /// Use [`read_from`][read_from] or
-    /// [`spare_capacity`](Framer::spare_capacity) to read straight into the
-    /// buffer without going over the limit.
-    #[cfg_attr(feature = "std", doc = "\n\n[read_from]: Framer::read_from")]
-    #[cfg_attr(
-        not(feature = "std"),
-        doc = "\n\n[read_from]: https://docs.rs/pants/latest/pants/struct.Framer.html#method.read_from"
-    )]
-    #[inline]
-    pub fn push(&mut self, bytes: &[u8]) {
+    /// Appends bytes if they fit: the bytes buffered and these together at
+    /// most the [limit](Framer::limit) (for a fixed storage, what it holds).
+    /// Otherwise nothing is appended and the error says how many bytes that
+    /// would have been ([`FrameError::Overflow`]): cut the frames buffered
+    /// first, or push fewer bytes. The way to feed a framer from a source
+    /// that does not read into [`spare_capacity`](Framer::spare_capacity).
+    ///
+    /// ```
+    /// use pants::{delimiter::Until, FrameError, Framer};
+    /// let mut framer = Framer::new(Until::lf()).with_buffer_size(8);
+    /// framer.try_push(b"one\ntwo")?;
+    /// assert_eq!(framer.try_push(b"\nthr"), Err(FrameError::Overflow { limit: 8, needed: 11 }));
+    /// assert_eq!(framer.next_frame()?, Some(&b"one"[..]));
+    /// framer.try_push(b"\nthr")?;
+    /// assert_eq!(framer.buffered(), b"two\nthr");
+    /// # Ok::<(), FrameError>(())
+    /// ```
+    pub fn try_push(&mut self, bytes: &[u8]) -> Result<(), FrameError>
+    where
+        D: Delimiter,
+    {
+        let limit = self.limit();
+        let needed = self.len().saturating_add(bytes.len());
+        if needed > limit {
+            return Err(FrameError::Overflow { limit, needed });
+        }
         self.buffer.push(bytes);
+        Ok(())
     }
 
     /// Makes room for at least `n` more bytes and returns the writable space
-    /// after the buffered bytes (possibly more than `n`). Write into it, then
-    /// call [`commit`](Framer::commit) with how many bytes were written.
+    /// after the buffered bytes (possibly more than `n`; with a fixed
+    /// storage, possibly less: at most what it has left). Write into it,
+    /// then call [`commit`](Framer::commit) with how many bytes were written.
+    /// This does not check the limit: [`read_from`][read_from] reads no
+    /// more than the limit allows.
     ///
     /// ```
     /// use pants::{delimiter::Until, Framer};
@@ -307,6 +372,11 @@ impl<D> Framer<D> {
     /// assert_eq!(framer.next_frame()?, Some(&b"a"[..]));
     /// # Ok::<(), pants::FrameError>(())
     /// ```
+    #[cfg_attr(feature = "std", doc = "\n\n[read_from]: Framer::read_from")]
+    #[cfg_attr(
+        not(feature = "std"),
+        doc = "\n\n[read_from]: https://docs.rs/pants/latest/pants/struct.Framer.html#method.read_from"
+    )]
     #[inline]
     pub fn spare_capacity(&mut self, n: usize) -> &mut [u8] {
         self.buffer.spare_capacity(n)
@@ -331,11 +401,31 @@ impl<D> Framer<D> {
         self.buffer.discard(n);
     }
 
-    /// Drops everything buffered. The buffer's memory is kept; see
-    /// [`release_memory`](Framer::release_memory).
+    /// Drops everything buffered. The buffer's memory is kept (a growable
+    /// one can give it back with `release_memory`).
     #[inline]
     pub fn clear(&mut self) {
         self.buffer.clear();
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<D> Framer<D> {
+    /// Appends bytes. Always accepted, since a growable buffer has room:
+    /// several frames may arrive at once, and the limit applies to what
+    /// cannot be cut (see [`next_frame`](Framer::next_frame)). Where the
+    /// bytes come from a peer, use [`read_from`][read_from] or
+    /// [`spare_capacity`](Framer::spare_capacity) to read straight into the
+    /// buffer without going over the limit, or [`try_push`](Framer::try_push),
+    /// which refuses bytes past the limit.
+    #[cfg_attr(feature = "std", doc = "\n\n[read_from]: Framer::read_from")]
+    #[cfg_attr(
+        not(feature = "std"),
+        doc = "\n\n[read_from]: https://docs.rs/pants/latest/pants/struct.Framer.html#method.read_from"
+    )]
+    #[inline]
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.push(bytes);
     }
 
     /// Frees the buffer's memory if nothing is buffered (an idle connection
@@ -356,9 +446,28 @@ impl<D> Framer<D> {
 /// the delimiter last said it needs. [`Framer`] is one of these plus a
 /// delimiter; a stream keeps one behind its type-erased reader, and lends
 /// the delimiter to the typed stream its `on_read` sees.
-pub(crate) struct FrameBuffer {
+#[cfg(feature = "alloc")]
+pub(crate) struct FrameBuffer<S: Storage = Vec<u8>> {
     /// Initialised storage; the buffered bytes are `buf[start..end]`.
-    buf: Vec<u8>,
+    buf: S,
+    start: usize,
+    end: usize,
+    buffer_size: usize,
+    /// Do not decode again before this many bytes are buffered (what the
+    /// delimiter said it needs).
+    wait_for: usize,
+    /// Bytes were dropped ([`discard`](FrameBuffer::discard),
+    /// [`clear`](FrameBuffer::clear)): the delimiter's per-frame progress (a
+    /// scan offset) no longer matches the buffer, so it is
+    /// [reset](Delimiter::reset) before the next decode. A flag rather than a
+    /// call because the buffer does not hold the delimiter.
+    reset_pending: bool,
+}
+
+#[cfg(not(feature = "alloc"))]
+pub(crate) struct FrameBuffer<S: Storage> {
+    /// Initialised storage; the buffered bytes are `buf[start..end]`.
+    buf: S,
     start: usize,
     end: usize,
     buffer_size: usize,
@@ -384,11 +493,24 @@ impl Needed {
     }
 }
 
+#[cfg(feature = "alloc")]
 impl FrameBuffer {
     /// No bytes and no storage, with this limit.
     #[inline]
     pub(crate) const fn new(buffer_size: usize) -> Self {
-        FrameBuffer { buf: Vec::new(), start: 0, end: 0, buffer_size, wait_for: 0, reset_pending: false }
+        FrameBuffer::with_storage(Vec::new(), buffer_size)
+    }
+}
+
+/// The smallest memory a growable buffer allocates (unless its limit is
+/// smaller): fewer, larger reads.
+const MIN_CAPACITY: usize = 4096;
+
+impl<S: Storage> FrameBuffer<S> {
+    /// No bytes, in `buf`, with this limit.
+    #[inline]
+    pub(crate) const fn with_storage(buf: S, buffer_size: usize) -> Self {
+        FrameBuffer { buf, start: 0, end: 0, buffer_size, wait_for: 0, reset_pending: false }
     }
 
     /// Forgets what the last delimiter said it needs: a new one decodes the
@@ -403,8 +525,11 @@ impl FrameBuffer {
     /// without storage (nothing is allocated).
     #[cfg(feature = "std")]
     #[inline]
-    pub(crate) fn take(&mut self) -> FrameBuffer {
-        core::mem::replace(self, FrameBuffer::new(self.buffer_size))
+    pub(crate) fn take(&mut self) -> FrameBuffer<S>
+    where
+        S: Default,
+    {
+        core::mem::replace(self, FrameBuffer::with_storage(S::default(), self.buffer_size))
     }
 
     #[cfg(feature = "std")]
@@ -416,7 +541,7 @@ impl FrameBuffer {
     /// [`Framer::limit`] for `delimiter`.
     #[inline]
     pub(crate) fn limit<D: Delimiter + ?Sized>(&self, delimiter: &D) -> usize {
-        self.buffer_size.max(delimiter.min_buffer()).max(1)
+        self.buffer_size.max(delimiter.min_buffer()).max(1).min(self.buf.max_len())
     }
 
     /// [`Framer::next_frame`], cutting with `delimiter`.
@@ -435,7 +560,7 @@ impl FrameBuffer {
         if len < self.wait_for {
             return self.check_limit(self.wait_for, delimiter).map(|()| None);
         }
-        let buf = &self.buf[self.start..self.end];
+        let buf = &self.buf.memory()[self.start..self.end];
         match delimiter.decode(buf)? {
             Decoded::Frame { frame, consumed } => {
                 if consumed == 0 {
@@ -482,7 +607,7 @@ impl FrameBuffer {
         }
         let end = self.end;
         // The bytes not cut yet; the cursor is written back from its length.
-        let mut rest: &'s [u8] = &self.buf[self.start..end];
+        let mut rest: &'s [u8] = &self.buf.memory()[self.start..end];
         let outcome = if rest.len() < self.wait_for {
             // Not enough bytes yet for what the delimiter said it needs.
             Ok(ControlFlow::Continue(()))
@@ -539,7 +664,7 @@ impl FrameBuffer {
 
     #[inline]
     pub(crate) fn buffered(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        &self.buf.memory()[self.start..self.end]
     }
 
     #[inline]
@@ -552,6 +677,8 @@ impl FrameBuffer {
         self.end == self.start
     }
 
+    /// Appends `bytes`; the caller has checked that a fixed storage has
+    /// room for them.
     #[inline]
     fn push(&mut self, bytes: &[u8]) {
         self.spare_capacity(bytes.len())[..bytes.len()].copy_from_slice(bytes);
@@ -561,12 +688,12 @@ impl FrameBuffer {
     #[inline]
     fn spare_capacity(&mut self, n: usize) -> &mut [u8] {
         self.reserve(n);
-        &mut self.buf[self.end..]
+        &mut self.buf.memory_mut()[self.end..]
     }
 
     #[inline]
-    fn commit(&mut self, n: usize) {
-        assert!(n <= self.buf.len() - self.end, "commit({n}) beyond the spare capacity");
+    pub(crate) fn commit(&mut self, n: usize) {
+        assert!(n <= self.buf.memory().len() - self.end, "commit({n}) beyond the spare capacity");
         self.end += n;
     }
 
@@ -589,6 +716,37 @@ impl FrameBuffer {
         self.reset_pending = true;
     }
 
+    /// Ensures `buf[end..]` has at least `n` bytes, or as many as a fixed
+    /// storage can give. Moving the buffered bytes to the front costs at
+    /// most as much as the bytes consumed since the last move, so
+    /// compaction is amortised O(1) per byte.
+    #[inline]
+    fn reserve(&mut self, n: usize) {
+        if self.buf.memory().len() - self.end >= n {
+            return;
+        }
+        // Storage from a pool comes with capacity but no length: use it
+        // before allocating.
+        if self.buf.use_spare_capacity() && self.buf.memory().len() - self.end >= n {
+            return;
+        }
+        let len = self.buf.memory().len();
+        let live = self.end - self.start;
+        let fixed = self.buf.max_len() == len;
+        if fixed || (self.start >= live && len - live >= n) {
+            self.buf.memory_mut().copy_within(self.start..self.end, 0);
+        } else {
+            let least = live.saturating_add(n);
+            let capacity = least.max(2 * len).max(MIN_CAPACITY.min(self.buffer_size.max(least)));
+            self.buf.grow(self.start..self.end, capacity);
+        }
+        self.start = 0;
+        self.end = live;
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl FrameBuffer {
     #[inline]
     fn release_memory(&mut self) {
         if self.is_empty() {
@@ -602,35 +760,6 @@ impl FrameBuffer {
             self.buf.truncate(self.end);
             self.buf.shrink_to_fit();
         }
-    }
-
-    /// Ensures `buf[end..]` has at least `n` bytes. Moving the buffered bytes
-    /// to the front costs at most as much as the bytes consumed since the
-    /// last move, so compaction is amortised O(1) per byte.
-    #[inline]
-    fn reserve(&mut self, n: usize) {
-        if self.buf.len() - self.end >= n {
-            return;
-        }
-        if self.buf.capacity() > self.buf.len() {
-            // Storage from a pool comes with capacity but no length: use it
-            // (zeroing it once) before allocating.
-            self.buf.resize(self.buf.capacity(), 0);
-            if self.buf.len() - self.end >= n {
-                return;
-            }
-        }
-        let live = self.end - self.start;
-        if self.start >= live && self.buf.len() - live >= n {
-            self.buf.copy_within(self.start..self.end, 0);
-        } else {
-            let capacity = (live + n).max(2 * self.buf.len()).max(4096);
-            let mut grown = vec![0; capacity];
-            grown[..live].copy_from_slice(&self.buf[self.start..self.end]);
-            self.buf = grown;
-        }
-        self.start = 0;
-        self.end = live;
     }
 
     /// Gives a buffer without storage the one `take` returns (a pooled
@@ -658,6 +787,21 @@ impl FrameBuffer {
             None
         }
     }
+}
+
+impl<S: Storage> FrameBuffer<S> {
+    /// The space the next read may fill: at most `max` bytes, and never
+    /// past `limit` (empty when the buffer holds `limit` bytes). What
+    /// [`Framer::read_from`] and the `embedded-io` readers read into; they
+    /// then [`commit`](FrameBuffer::commit) what was read.
+    #[inline]
+    pub(crate) fn room(&mut self, max: usize, limit: usize) -> &mut [u8] {
+        let room = limit.saturating_sub(self.len()).min(max);
+        if room == 0 {
+            return &mut [];
+        }
+        &mut self.spare_capacity(room)[..room]
+    }
 
     /// [`Framer::read_from`] with the limit given.
     #[cfg(feature = "std")]
@@ -668,19 +812,18 @@ impl FrameBuffer {
         max: usize,
         limit: usize,
     ) -> std::io::Result<usize> {
-        let room = limit.saturating_sub(self.len()).min(max);
-        if room == 0 {
+        let space = self.room(max, limit);
+        if space.is_empty() {
             return Ok(0);
         }
-        let space = self.spare_capacity(room);
-        let n = source.read(&mut space[..room])?;
+        let n = source.read(space)?;
         self.commit(n);
         Ok(n)
     }
 }
 
 #[cfg(feature = "std")]
-impl<D: Delimiter> Framer<D> {
+impl<D: Delimiter, S: Storage> Framer<D, S> {
     /// Reads once from `source` into the buffer: at most `max` bytes, and
     /// never past the limit (so an overflow is detected without buffering
     /// more than the limit). Returns what `read` returned; `Ok(0)` is end of
@@ -700,7 +843,7 @@ impl<D: Delimiter> Framer<D> {
     }
 }
 
-impl<D: core::fmt::Debug> core::fmt::Debug for Framer<D> {
+impl<D: core::fmt::Debug, S: Storage> core::fmt::Debug for Framer<D, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Framer")
             .field("delimiter", &self.delimiter)
@@ -809,6 +952,67 @@ mod tests {
             while framer.next_frame().unwrap().is_some() {}
         }
         assert!(framer.capacity() <= 8192, "capacity {}", framer.capacity());
+    }
+
+    #[test]
+    fn fixed_storage_compacts_and_never_grows() {
+        let mut framer = Framer::with_storage(Until::lf(), [0u8; 8]);
+        for _ in 0..1000 {
+            framer
+                .try_push(
+                    b"ab
+cd",
+                )
+                .unwrap();
+            assert_eq!(framer.next_frame(), Ok(Some(&b"ab"[..])));
+            framer
+                .try_push(
+                    b"
+",
+                )
+                .unwrap();
+            assert_eq!(framer.next_frame(), Ok(Some(&b"cd"[..])));
+        }
+        assert_eq!(framer.capacity(), 8);
+        // A frame longer than the storage is an overflow at the storage's size.
+        framer.try_push(b"12345678").unwrap();
+        assert_eq!(framer.next_frame(), Err(FrameError::Overflow { limit: 8, needed: 9 }));
+        assert_eq!(framer.try_push(b"9"), Err(FrameError::Overflow { limit: 8, needed: 9 }));
+        assert_eq!(framer.len(), 8);
+    }
+
+    #[test]
+    fn fixed_storage_caps_the_limit_even_against_min_buffer() {
+        let mut memory = [0u8; 64];
+        let mut framer = Framer::with_storage(Count::new(100).unwrap(), &mut memory[..]);
+        assert_eq!(framer.limit(), 64);
+        framer.try_push(b"x").unwrap();
+        // The 100-byte frame can never fit: said at once, nothing buffered past 64.
+        assert_eq!(framer.next_frame(), Err(FrameError::Overflow { limit: 64, needed: 100 }));
+        let mut framer = Framer::with_storage(Raw, [0u8; 64]).with_buffer_size(16);
+        assert_eq!(framer.limit(), 16);
+        assert_eq!(framer.try_push(&[1; 17]), Err(FrameError::Overflow { limit: 16, needed: 17 }));
+    }
+
+    #[test]
+    fn read_from_fills_a_fixed_storage_up_to_its_size() {
+        let data = [b'x'; 100];
+        let mut source: &[u8] = &data;
+        let mut framer = Framer::with_storage(Until::lf(), [0u8; 10]);
+        while framer.read_from(&mut source, 64).unwrap() > 0 {}
+        assert_eq!((framer.len(), source.len()), (10, 90));
+        assert!(matches!(framer.next_frame(), Err(FrameError::Overflow { limit: 10, .. })));
+    }
+
+    #[test]
+    fn a_small_limit_allocates_no_more_than_the_limit() {
+        let mut framer = Framer::new(Until::lf()).with_buffer_size(64);
+        assert_eq!(framer.capacity(), 0);
+        framer.push(b"abc");
+        assert_eq!(framer.capacity(), 64);
+        let mut framer = Framer::new(Until::lf());
+        framer.push(b"abc");
+        assert_eq!(framer.capacity(), 4096);
     }
 
     #[test]
