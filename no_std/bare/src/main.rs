@@ -163,8 +163,36 @@ fn custom_delimiter() -> Result<(), i32> {
     }
 }
 
+/// Terminators longer than 4 bytes are held inline without `alloc` (up to
+/// 32 bytes), found however the input is split; longer ones are refused.
+fn long_terminators() -> Result<(), i32> {
+    let input = b"one<END>two<E<END>";
+    for split in 0..=input.len() {
+        let mut framer = Framer::with_storage(Until::new(b"<END>").map_err(|_| 50)?, [0u8; 32]);
+        let mut seen = 0;
+        for part in [&input[..split], &input[split..]] {
+            framer.try_push(part).map_err(|_| 51)?;
+            while let Some(frame) = framer.next_frame().map_err(|_| 52)? {
+                // Compared at once: the frame borrows the framer.
+                if seen >= 2 || frame != [&b"one"[..], b"two<E"][seen] {
+                    return Err(53);
+                }
+                seen += 1;
+            }
+        }
+        if seen != 2 {
+            return Err(54);
+        }
+    }
+    match Until::new([b'-'; 33]) {
+        Err(pants::DelimiterError::TerminatorTooLong { len: 33, max: 32 }) => Ok(()),
+        _ => Err(55),
+    }
+}
+
 fn run() -> Result<(), i32> {
     lines_from_a_uart()?;
+    long_terminators()?;
     netstruct_round_trip()?;
     header_then_body()?;
     async_read()?;
