@@ -17,18 +17,19 @@
 //!
 //! `--threads N` serves on `N` engines, one per thread ([`pants::Workers`],
 //! all listening on the same address). The room is then shared between
-//! threads (an `Arc<Mutex<..>>`), each member is known by its worker and
-//! its `StreamId`, and a line for a member on another worker is posted to
-//! that worker's [`Remote`](pants::Remote), which writes it there. Lines
+//! threads (an `Arc<Mutex<..>>`), each member is known by its
+//! [`WorkerStreamId`] (its worker and its `StreamId` there), and
+//! [`Engine::write_to_worker`] writes a line to a member on another worker
+//! through that worker's [`Remote`](pants::Remote). Lines
 //! from one member reach each other member in the order they were sent.
 
 #[path = "common/mod.rs"]
 mod common;
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use pants::delimiter::Until;
-use pants::{Engine, FrameError, Handler, Read, Remote, Server, Stream, StreamError, StreamId};
+use pants::{Engine, FrameError, Handler, Read, Server, Stream, StreamError, StreamId, WorkerStreamId};
 
 const USAGE: &str = "usage: chat [--addr HOST:PORT] [--threads N]   (default 127.0.0.1:7001, 1 thread)";
 const MAX_LINE: usize = 4096;
@@ -36,7 +37,7 @@ const MAX_NAME: usize = 32;
 
 /// A member's address: the worker whose engine holds its stream, and the
 /// stream's id there.
-type Seat = (usize, StreamId);
+type Seat = WorkerStreamId;
 
 /// Who is in the room: seats and names, in the order they joined.
 #[derive(Default)]
@@ -54,9 +55,6 @@ impl Room {
 #[derive(Default)]
 struct Shared {
     room: Mutex<Room>,
-    /// Each worker's `Remote`, set once the workers run (none with one
-    /// thread: every member is then local).
-    remotes: OnceLock<Vec<Remote>>,
 }
 
 impl Shared {
@@ -68,8 +66,6 @@ impl Shared {
 /// One client's connection.
 struct Member {
     shared: Arc<Shared>,
-    /// The worker this connection runs on.
-    worker: usize,
     peer: String,
     /// `None` until the client has sent its name.
     name: Option<String>,
@@ -77,7 +73,7 @@ struct Member {
 
 impl Member {
     fn seat<D>(&self, stream: &Stream<Self, D>) -> Seat {
-        (self.worker, stream.id())
+        stream.engine().worker_stream_id(stream.id())
     }
 
     /// Sends `line` to everyone in the room but `from`.
@@ -85,17 +81,11 @@ impl Member {
         let others: Vec<Seat> =
             self.shared.room().members.iter().map(|(seat, _)| *seat).filter(|s| *s != from).collect();
         let line = format!("{line}\n");
-        for (worker, id) in others {
-            // Queued on that stream; a stream that closed meanwhile is an
-            // error we can ignore (its own on_close announces it).
-            if worker == self.worker {
-                let _ = engine.write_to(id, &line);
-            } else if let Some(remote) = self.shared.remotes.get().and_then(|remotes| remotes.get(worker)) {
-                let line = line.clone();
-                remote.post(move |engine| {
-                    let _ = engine.write_to(id, line);
-                });
-            }
+        for seat in others {
+            // Queued on that stream (here, or on its worker); a stream that
+            // closed meanwhile is an error we can ignore (its own on_close
+            // announces it).
+            let _ = engine.write_to_worker(seat, line.as_bytes());
         }
     }
 
@@ -175,16 +165,10 @@ impl Read<Until> for Member {
 
 /// Worker `worker`'s chat server on `addr`.
 /// (`SO_REUSEPORT` with more than one worker.)
-fn listen(
-    engine: &Engine,
-    addr: &str,
-    worker: usize,
-    shared: &Arc<Shared>,
-    reuse_port: bool,
-) -> Result<StreamId, StreamError> {
+fn listen(engine: &Engine, addr: &str, shared: &Arc<Shared>, reuse_port: bool) -> Result<StreamId, StreamError> {
     let shared = Arc::clone(shared);
     Server::from_fn(move |peer| {
-        let member = Member { shared: Arc::clone(&shared), worker, peer: peer.to_string(), name: None };
+        let member = Member { shared: Arc::clone(&shared), peer: peer.to_string(), name: None };
         Some(Stream::new(member).read_delimiter(Until::lf()).buffer_size(MAX_LINE))
     })
     .reuse_port(reuse_port)
@@ -199,10 +183,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if threads > 1 {
         let signals = common::catch_signals()?;
         let for_workers = Arc::clone(&shared);
-        let (group, local) = common::start_workers(&addr, threads, move |engine, addr, worker| {
-            listen(engine, addr, worker, &for_workers, true)
-        })?;
-        let _ = shared.remotes.set(group.remotes().to_vec());
+        let (group, local) =
+            common::start_workers(&addr, threads, move |engine, addr, _| listen(engine, addr, &for_workers, true))?;
         common::print_listening(&local)?;
         common::wait_for_signal(signals);
         // Tell everyone (and no one who leaves now), on every worker; then
@@ -218,7 +200,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return common::shut_down_workers(group);
     }
     let engine = Engine::new()?;
-    let server = listen(&engine, &addr, 0, &shared, false)?;
+    let server = listen(&engine, &addr, &shared, false)?;
     common::print_listening(&common::local_address(&engine, server)?)?;
     common::run_until_signal(&engine)?;
 

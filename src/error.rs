@@ -387,6 +387,10 @@ pub enum StreamError {
     /// A stream id that names no open stream.
     #[error("no open stream {0}")]
     NoSuchStream(crate::StreamId),
+    /// A [`WorkerStreamId`](crate::WorkerStreamId) names a worker that this
+    /// engine's group does not have (or this engine is in no group).
+    #[error("no worker {0} in this engine's group")]
+    NoSuchWorker(usize),
     /// A typed access named the wrong handler type.
     #[error("stream {0} has another handler type")]
     WrongHandler(crate::StreamId),

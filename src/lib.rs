@@ -119,7 +119,7 @@ pub use server::{Server, ServerHandler};
 #[cfg(feature = "std")]
 pub use stream::{AnyDelimiter, Handler, Read, ReadBy, Stream, StreamBuilder, StreamId};
 #[cfg(feature = "std")]
-pub use workers::{WorkerGroup, Workers, WorkersError};
+pub use workers::{WorkerGroup, WorkerStreamId, Workers, WorkersError};
 
 /// The `zerocopy` crate that [`delimiter::Fixed`] and `pack::Zerocopy`
 /// build on, so that a protocol's fixed structs need no dependency of their

@@ -44,15 +44,24 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Reaching other workers
+//!
+//! A [`StreamId`](crate::StreamId) names a stream on the engine that made
+//! it; a [`WorkerStreamId`] (from [`Engine::worker_stream_id`]) names it
+//! across the group, and [`Engine::write_to_worker`] writes to it from any
+//! worker: at once when the stream is this engine's, otherwise through its
+//! worker's [`Remote`]. Every setup runs once all the engines exist, so
+//! [`Engine::worker_remote`] reaches any worker from the start.
+//!
 //! # Ordering
 //!
 //! Closures posted through one [`Remote`] from one thread run in the order
 //! they were posted, on the worker's thread, between its events; closures
 //! posted from different threads, or to different workers, have no order
-//! between them. A [`StreamId`](crate::StreamId) names a stream on the
-//! engine that made it; [`Engine::worker`] says which worker that engine
-//! is. To reach a stream on another worker, post to that worker's `Remote`
-//! and use the id there.
+//! between them. So writes from one worker to a stream arrive in the order
+//! they were made; writes to one stream from several workers interleave in
+//! the order their posts arrive, each write whole (a write is never split
+//! or interleaved with another).
 
 use std::error::Error;
 use std::fmt;
@@ -66,7 +75,147 @@ use std::time::Duration;
 use crate::delimiter::Delimiter;
 use crate::engine::{panic_message, Engine, Remote, ShutdownSummary};
 use crate::stream::Socket;
-use crate::{Address, Handler, Read, Server, StreamBuilder, StreamError};
+use crate::{Address, Handler, Read, Server, StreamBuilder, StreamError, StreamId};
+
+/// A stream's address across a [`WorkerGroup`]: the worker whose engine
+/// holds it and its [`StreamId`] there. `Copy`, `Send` and hashable: keep it
+/// in state shared between workers, and write to the stream from any of
+/// them with [`Engine::write_to_worker`].
+///
+/// ```
+/// use pants::{delimiter::Raw, Engine, Handler, Server, Stream, WorkerStreamId};
+/// # struct Quiet;
+/// # impl Handler for Quiet {}
+/// # impl pants::Read<Raw> for Quiet { fn on_read(&mut self, _: &mut Stream<Self, Raw>, _: &[u8]) {} }
+/// let engine = Engine::new()?;
+/// let id = Server::from_fn(|_| Some(Stream::new(Quiet))).listen(&engine, "127.0.0.1:0")?;
+/// // An engine of its own is worker 0 of a group of one.
+/// assert_eq!(engine.worker_stream_id(id), WorkerStreamId::new(0, id));
+/// assert_eq!((engine.workers(), engine.worker_remote(1).is_none()), (1, true));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkerStreamId {
+    worker: usize,
+    stream: StreamId,
+}
+
+impl WorkerStreamId {
+    /// The stream `stream` on worker `worker`.
+    pub fn new(worker: usize, stream: StreamId) -> Self {
+        WorkerStreamId { worker, stream }
+    }
+
+    /// The worker whose engine holds the stream.
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+
+    /// The stream's id on that worker's engine.
+    pub fn stream(&self) -> StreamId {
+        self.stream
+    }
+}
+
+impl fmt::Display for WorkerStreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.stream, self.worker)
+    }
+}
+
+impl Engine {
+    /// The group-wide address of `stream`, one of this engine's: its
+    /// [`worker`](Engine::worker) index (0 for an engine of its own) and
+    /// the id.
+    pub fn worker_stream_id(&self, stream: StreamId) -> WorkerStreamId {
+        WorkerStreamId::new(self.worker().unwrap_or(0), stream)
+    }
+
+    /// How many workers this engine's group has (1 for an engine of its
+    /// own).
+    pub fn workers(&self) -> usize {
+        self.peers().map_or(1, |peers| peers.len())
+    }
+
+    /// The [`Remote`] of worker `worker` of this engine's group (this
+    /// engine's own for its own index), or `None` if there is no such
+    /// worker. An engine of its own is worker 0.
+    pub fn worker_remote(&self, worker: usize) -> Option<Remote> {
+        match self.peers() {
+            Some(peers) => peers.get(worker).cloned(),
+            None => (worker == 0).then(|| self.remote()),
+        }
+    }
+
+    /// Writes `data` to the stream `id` names, on whichever worker holds it.
+    /// On this engine, it is [`write_to`](Engine::write_to), with its
+    /// errors. On another worker, the bytes are posted to that worker's
+    /// [`Remote`] and written there when its loop runs the post; a stream
+    /// that has closed by then drops them (its own `on_close` has run), and
+    /// nothing is reported back. See the [module docs](crate::workers) for
+    /// the ordering guarantees.
+    ///
+    /// ```
+    /// use std::io::{Read as _, Write as _};
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use pants::{delimiter::Until, Handler, Read, Server, Stream, WorkerStreamId, Workers};
+    ///
+    /// /// Every line a client sends goes to the first client, wherever it is.
+    /// struct Relay(Arc<Mutex<Option<WorkerStreamId>>>);
+    /// impl Handler for Relay {
+    ///     fn on_connect(&mut self, stream: &mut Stream<Self>) {
+    ///         let id = stream.engine().worker_stream_id(stream.id());
+    ///         self.0.lock().unwrap().get_or_insert(id);
+    ///     }
+    /// }
+    /// impl Read<Until> for Relay {
+    ///     fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+    ///         if let Some(first) = *self.0.lock().unwrap() {
+    ///             let _ = stream.engine().write_to_worker(first, [line, b"\n"].concat());
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let first = Arc::new(Mutex::new(None));
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let port = listener.local_addr()?.port();
+    /// drop(listener);
+    /// let group = Workers::new().threads(2).start(move |engine, _| {
+    ///     let first = Arc::clone(&first);
+    ///     Server::from_fn(move |_| Some(Stream::new(Relay(Arc::clone(&first))).read_delimiter(Until::lf())))
+    ///         .reuse_port(true)
+    ///         .listen(engine, ("127.0.0.1", port))?;
+    ///     Ok(())
+    /// })?;
+    /// let mut receiver = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    /// receiver.set_read_timeout(Some(Duration::from_secs(10)))?;
+    /// // Wait until the receiver is known, then send from other connections,
+    /// // which the kernel spreads over both workers.
+    /// receiver.write_all(b"ready\n")?;
+    /// let mut got = [0; 6];
+    /// receiver.read_exact(&mut got)?;
+    /// for _ in 0..4 {
+    ///     std::net::TcpStream::connect(("127.0.0.1", port))?.write_all(b"hi\n")?;
+    /// }
+    /// let mut lines = [0; 12];
+    /// receiver.read_exact(&mut lines)?;
+    /// assert_eq!(&lines, b"hi\nhi\nhi\nhi\n");
+    /// group.shutdown(Duration::from_secs(2))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_to_worker(&self, id: WorkerStreamId, data: impl Into<Vec<u8>>) -> Result<(), StreamError> {
+        if id.worker == self.worker().unwrap_or(0) {
+            return self.write_to(id.stream, data.into());
+        }
+        let remote = self.worker_remote(id.worker).ok_or(StreamError::NoSuchWorker(id.worker))?;
+        let data = data.into();
+        remote.post(move |engine| {
+            let _ = engine.write_to(id.stream, data);
+        });
+        Ok(())
+    }
+}
 
 /// What a worker's setup closure may fail with.
 pub type SetupError = Box<dyn Error + Send + Sync>;
@@ -186,21 +335,24 @@ impl Workers {
             }
         }
         drop(ready_tx);
-        // Each worker reports once, then drops its sender: this ends when
-        // all have reported (or died trying).
+        // Two phases, so that every setup can reach every worker: each
+        // worker makes its engine and reports its `Remote`; once all have,
+        // each gets the full list and runs its setup.
         let mut remotes: Vec<Option<Remote>> = vec![None; group.workers.len()];
-        while let Ok((worker, report)) = ready_rx.recv() {
-            match report {
-                Ok(remote) => remotes[worker] = Some(remote),
-                Err(error) => {
-                    failure.get_or_insert(error);
+        let workers = group.workers.len();
+        if failure.is_none() {
+            receive_reports(&ready_rx, workers, &mut failure, |worker, report| {
+                if let Report::Created(remote) = report {
+                    remotes[worker] = Some(remote);
                 }
-            }
+            });
         }
         if failure.is_none() {
-            if let Some(worker) = remotes.iter().position(Option::is_none) {
-                failure = Some(WorkersError::Panicked { worker, message: "exited before its setup returned".into() });
+            let all: Arc<[Remote]> = remotes.iter().flatten().cloned().collect();
+            for worker in &group.workers {
+                let _ = worker.go.send(Command::SetUp(Arc::clone(&all)));
             }
+            receive_reports(&ready_rx, workers, &mut failure, |_, _| {});
         }
         if let Some(error) = failure {
             // Dropping the group releases and joins the workers that wait.
@@ -215,8 +367,43 @@ impl Workers {
     }
 }
 
+/// What a worker reports while the group starts.
+enum Report {
+    /// Its engine exists: here is its `Remote`.
+    Created(Remote),
+    /// Its setup returned `Ok`.
+    SetUp,
+}
+
+/// Receives one report from each of `workers` workers (or until they are
+/// gone), handing each to `f`; the first failure goes into `failure`. A
+/// worker that ends without reporting is a failure too.
+fn receive_reports(
+    ready: &mpsc::Receiver<(usize, Result<Report, WorkersError>)>,
+    workers: usize,
+    failure: &mut Option<WorkersError>,
+    mut f: impl FnMut(usize, Report),
+) {
+    let mut reported = vec![false; workers];
+    for _ in 0..workers {
+        let Ok((worker, report)) = ready.recv() else { break };
+        reported[worker] = true;
+        match report {
+            Ok(report) => f(worker, report),
+            Err(error) => {
+                failure.get_or_insert(error);
+            }
+        }
+    }
+    if let Some(worker) = reported.iter().position(|done| !done) {
+        failure.get_or_insert(WorkersError::Panicked { worker, message: "exited before its setup returned".into() });
+    }
+}
+
 /// What the group tells a worker once every setup has returned.
 enum Command {
+    /// Every worker's engine exists: here are their `Remote`s; run the setup.
+    SetUp(Arc<[Remote]>),
     /// Run the engine until stopped.
     Run,
     /// Once stopped: drain within this deadline, then end.
@@ -234,23 +421,32 @@ fn worker_main(
     worker: usize,
     core: Option<usize>,
     setup: &(dyn Fn(&Engine, usize) -> Result<(), SetupError> + Send + Sync),
-    ready: mpsc::Sender<(usize, Result<Remote, WorkersError>)>,
+    ready: mpsc::Sender<(usize, Result<Report, WorkersError>)>,
     go: &mpsc::Receiver<Command>,
 ) -> Outcome {
-    if let Some(core) = core {
-        pin_to(core);
-    }
-    let engine = match Engine::new() {
-        Ok(engine) => engine,
-        Err(source) => {
+    let created = catch_unwind(AssertUnwindSafe(|| {
+        if let Some(core) = core {
+            pin_to(core);
+        }
+        Engine::new()
+    }));
+    let engine = match created {
+        Ok(Ok(engine)) => engine,
+        Ok(Err(source)) => {
             let _ = ready.send((worker, Err(WorkersError::Start { worker, source })));
             return Ok(None);
         }
+        Err(panic) => {
+            let _ = ready.send((worker, Err(WorkersError::Panicked { worker, message: panic_message(&*panic) })));
+            return Ok(None);
+        }
     };
-    engine.set_worker(worker);
+    let _ = ready.send((worker, Ok(Report::Created(engine.remote()))));
+    let Ok(Command::SetUp(peers)) = go.recv() else { return Ok(None) };
+    engine.set_worker(worker, peers);
     let set_up = catch_unwind(AssertUnwindSafe(|| setup(&engine, worker)));
     let report = match set_up {
-        Ok(Ok(())) => Ok(engine.remote()),
+        Ok(Ok(())) => Ok(Report::SetUp),
         Ok(Err(source)) => Err(WorkersError::Setup { worker, source }),
         Err(panic) => Err(WorkersError::Panicked { worker, message: panic_message(&*panic) }),
     };
@@ -271,7 +467,7 @@ fn worker_main(
         Ok(Command::Drain(deadline)) => {
             engine.shutdown(deadline).map(Some).map_err(|source| WorkersError::Engine { worker, source })
         }
-        Ok(Command::Run | Command::Quit) | Err(_) => Ok(None),
+        Ok(Command::SetUp(_) | Command::Run | Command::Quit) | Err(_) => Ok(None),
     }
 }
 

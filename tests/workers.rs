@@ -4,11 +4,11 @@
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pants::delimiter::Until;
-use pants::{Engine, Handler, Read, Remote, Server, Stream, StreamId, Workers, WorkersError};
+use pants::{Engine, Handler, Read, Server, Stream, StreamError, StreamId, WorkerStreamId, Workers, WorkersError};
 
 const STEP: Duration = Duration::from_secs(10);
 
@@ -207,67 +207,101 @@ fn a_panicking_handler_leaves_its_worker_and_the_others_running() {
 }
 
 #[test]
-fn a_handler_reaches_streams_on_other_workers_through_their_remotes() {
+fn a_handler_reaches_streams_on_other_workers_by_their_worker_stream_ids() {
     /// A chat: every line goes to every member, on whichever worker.
     struct Member {
-        worker: usize,
-        members: Arc<Mutex<Vec<(usize, StreamId)>>>,
-        remotes: Arc<OnceLock<Vec<Remote>>>,
+        members: Arc<Mutex<Vec<WorkerStreamId>>>,
     }
     impl Handler for Member {
         fn on_connect(&mut self, stream: &mut Stream<Self>) {
-            self.members.lock().unwrap().push((self.worker, stream.id()));
-            let _ = stream.write(b"joined\n");
+            let id = stream.engine().worker_stream_id(stream.id());
+            self.members.lock().unwrap().push(id);
+            let _ = stream.write(format!("joined {}\n", id.worker()));
         }
     }
     impl Read<Until> for Member {
-        fn on_read(&mut self, _: &mut Stream<Self, Until>, line: &[u8]) {
-            let remotes = self.remotes.get().expect("set after start");
-            for &(worker, id) in self.members.lock().unwrap().iter() {
-                let mut message = line.to_vec();
-                message.push(b'\n');
-                remotes[worker].post(move |engine| {
-                    let _ = engine.write_to(id, message);
-                });
+        fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+            for &member in self.members.lock().unwrap().iter() {
+                stream.engine().write_to_worker(member, [line, b"\n"].concat()).expect("a worker of the group");
             }
         }
     }
     let ports = [free_port(), free_port()];
     let members = Arc::new(Mutex::new(Vec::new()));
-    let remotes = Arc::new(OnceLock::new());
-    let (m, r) = (Arc::clone(&members), Arc::clone(&remotes));
+    let m = Arc::clone(&members);
     let group = Workers::new()
         .threads(2)
         .start(move |engine, worker| {
-            let (members, remotes) = (Arc::clone(&m), Arc::clone(&r));
+            let members = Arc::clone(&m);
             Server::from_fn(move |_| {
-                Some(
-                    Stream::new(Member { worker, members: Arc::clone(&members), remotes: Arc::clone(&remotes) })
-                        .read_delimiter(Until::lf()),
-                )
+                Some(Stream::new(Member { members: Arc::clone(&members) }).read_delimiter(Until::lf()))
             })
             .listen(engine, ("127.0.0.1", ports[worker]))?;
             Ok(())
         })
         .expect("start");
-    assert!(remotes.set(group.remotes().to_vec()).is_ok(), "set once");
 
     let mut on_zero = BufReader::new(connect(ports[0]));
     let mut on_one = BufReader::new(connect(ports[1]));
     let mut line = String::new();
-    for reader in [&mut on_zero, &mut on_one] {
+    for (worker, reader) in [&mut on_zero, &mut on_one].into_iter().enumerate() {
         line.clear();
         reader.read_line(&mut line).unwrap();
-        assert_eq!(line, "joined\n");
+        assert_eq!(line, format!("joined {worker}\n"));
     }
-    on_zero.get_mut().write_all(b"hello from zero\n").unwrap();
+    // In order from one worker, whole lines.
+    on_zero.get_mut().write_all(b"one\ntwo\nthree\n").unwrap();
     for reader in [&mut on_zero, &mut on_one] {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        assert_eq!(line, "hello from zero\n");
+        for expected in ["one\n", "two\n", "three\n"] {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            assert_eq!(line, expected);
+        }
     }
     drop((on_zero, on_one));
     group.shutdown(STEP).expect("shutdown");
+}
+
+#[test]
+fn every_setup_can_reach_every_worker() {
+    let reached = Arc::new(Mutex::new(Vec::new()));
+    let r = Arc::clone(&reached);
+    let group = Workers::new()
+        .threads(3)
+        .start(move |engine, worker| {
+            assert_eq!(engine.workers(), 3);
+            assert!(engine.worker_remote(3).is_none());
+            let next = (worker + 1) % 3;
+            let reached = Arc::clone(&r);
+            // Runs on the next worker once it runs: every engine exists
+            // before any setup starts.
+            engine.worker_remote(next).expect("every worker's remote").post(move |engine| {
+                reached.lock().unwrap().push((worker, engine.worker().unwrap()));
+            });
+            // A stream id to name on a worker that does not exist.
+            let server =
+                Server::from_fn(|_| None::<pants::StreamBuilder<Refused, Until>>).listen(engine, "127.0.0.1:0")?;
+            let elsewhere = WorkerStreamId::new(7, server);
+            assert!(matches!(engine.write_to_worker(elsewhere, b"x".as_slice()), Err(StreamError::NoSuchWorker(7))));
+            Ok(())
+        })
+        .expect("start");
+    let deadline = Instant::now() + STEP;
+    while reached.lock().unwrap().len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut reached = reached.lock().unwrap().clone();
+    reached.sort_unstable();
+    assert_eq!(reached, [(0, 1), (1, 2), (2, 0)]);
+    group.stop();
+    group.join().expect("join");
+}
+
+/// A handler that never runs (for a listener that refuses everyone).
+struct Refused;
+impl Handler for Refused {}
+impl Read<Until> for Refused {
+    fn on_read(&mut self, _: &mut Stream<Self, Until>, _: &[u8]) {}
 }
 
 /// Counts the connections each worker serves; echoes lines tagged with

@@ -53,6 +53,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Registry, Token};
@@ -171,6 +172,8 @@ struct Inner {
     closed_abrupt: Cell<u64>,
     /// This engine's index in its [`Workers`](crate::Workers) group, if any.
     worker: Cell<Option<usize>>,
+    /// Every worker's `Remote` in that group, this one's included.
+    peers: RefCell<Option<Arc<[Remote]>>>,
 }
 
 /// How many spare buffers the pool keeps, and the largest it keeps.
@@ -206,6 +209,7 @@ impl Engine {
                 closed_graceful: Cell::new(0),
                 closed_abrupt: Cell::new(0),
                 worker: Cell::new(None),
+                peers: RefCell::new(None),
             }),
             owner: true,
         })
@@ -318,9 +322,15 @@ impl Engine {
         self.inner.worker.get()
     }
 
-    /// Records the engine's index in its group.
-    pub(crate) fn set_worker(&self, worker: usize) {
+    /// Records the engine's index in its group, and every worker's `Remote`.
+    pub(crate) fn set_worker(&self, worker: usize, peers: Arc<[Remote]>) {
         self.inner.worker.set(Some(worker));
+        *self.inner.peers.borrow_mut() = Some(peers);
+    }
+
+    /// Every worker's `Remote` in this engine's group, if it is in one.
+    pub(crate) fn peers(&self) -> Option<Arc<[Remote]>> {
+        self.inner.peers.borrow().clone()
     }
 
     /// A `Send + Clone` handle for other threads: post closures into the loop
