@@ -34,6 +34,10 @@
 //! catch up: it skips to the next interval from now. A cycle can cancel
 //! itself from inside its own function.
 //!
+//! Timers, [`now`](Engine::now) and streams' timeouts read the engine's
+//! clock: the system's, or for tests a [`ManualClock`] that moves only when
+//! told to ([`Engine::with_clock`], and [`testing`](crate::testing)).
+//!
 //! # Panics in handlers
 //!
 //! A handler callback that panics takes down its own stream only: the panic
@@ -195,6 +199,9 @@ impl Engine {
     /// advances it (see [`ManualClock`]), for timers and stream timeouts
     /// alike. Use it to test timing without waiting;
     /// [`testing::TestEngine`](crate::testing::TestEngine) pairs the two.
+    /// Bounds given to the loop itself stay in real time: the timeouts of
+    /// [`poll`](Engine::poll) and [`run_until`](Engine::run_until), the
+    /// deadline of [`shutdown`](Engine::shutdown).
     ///
     /// ```
     /// use pants::{engine::ManualClock, Engine};
