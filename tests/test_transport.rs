@@ -268,3 +268,41 @@ fn a_memory_stream_runs_beside_real_sockets_on_the_system_clock() {
     pants::testing::settle(&engine).unwrap();
     assert_eq!(log.events(), ["line x", "close"]);
 }
+
+/// Sends a file and a direct write on connect.
+struct Files {
+    file: std::fs::File,
+}
+
+impl Handler for Files {
+    fn on_connect(&mut self, stream: &mut Stream<Self>) {
+        stream.write_now(b"head:").unwrap();
+        stream.write_file(&self.file, 2, 0).unwrap();
+        stream.write(b":tail").unwrap();
+        stream.close();
+    }
+}
+
+impl Read<Until> for Files {
+    fn on_read(&mut self, _stream: &mut Stream<Self, Until>, _line: &[u8]) {}
+}
+
+#[test]
+fn write_now_and_write_file_go_through_the_memory_transport() {
+    // No socket to `sendfile` to: the file is copied, in order with the rest.
+    let path = std::env::temp_dir().join(format!("pants-test-transport-{}", std::process::id()));
+    std::fs::write(&path, b"0123456789").unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let test = TestEngine::new().unwrap();
+    let peer = Stream::new(Files { file }).read_delimiter(Until::lf()).attach_memory(&test).unwrap();
+    peer.set_capacity(Some(3)); // a slow reader: every part is cut
+    let mut got = Vec::new();
+    test.settle().unwrap();
+    while !peer.is_closed() {
+        got.extend(peer.take_written());
+        test.settle().unwrap();
+    }
+    got.extend(peer.take_written());
+    assert_eq!(got, b"head:23456789:tail");
+}
