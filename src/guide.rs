@@ -157,6 +157,31 @@
 //! `engine.run()` runs until [`Engine::stop`](crate::Engine::stop); other
 //! threads use a [`Remote`](crate::Remote).
 //!
+//! ### Testing it without sockets
+//!
+//! [`testing`](crate::testing) runs the same handler on an in-memory
+//! transport, on an engine whose clock the test moves: send bytes in any
+//! split, settle, and look at what the handler wrote; a timeout of minutes
+//! is tested in microseconds.
+//!
+//! ```
+//! # use pants::{delimiter::Until, Handler, Read, Stream};
+//! # struct Upper;
+//! # impl Handler for Upper {}
+//! # impl Read<Until> for Upper {
+//! #     fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+//! #         let _ = stream.send(line.to_ascii_uppercase());
+//! #     }
+//! # }
+//! let test = pants::testing::TestEngine::new()?;
+//! let peer = Stream::new(Upper).read_delimiter(Until::lf()).attach_memory(&test)?;
+//! peer.send("qui");
+//! peer.send("et\n");
+//! test.settle()?;
+//! assert_eq!(peer.take_written(), b"QUIET\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## 5. Writing
 //!
 //! [`write`](crate::Stream::write) queues bytes; everything a stream queues

@@ -94,6 +94,8 @@ pub mod reconnect;
 pub mod server;
 #[cfg(feature = "std")]
 pub mod stream;
+#[cfg(feature = "std")]
+pub mod testing;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(feature = "std")]

@@ -2,8 +2,10 @@
 //! cancellation by identity (Pants bugs 1 and 2), `Remote::post` and
 //! `Remote::stop` from other threads, and panicking timers.
 //!
-//! No test asserts that something happened *within* a time: only that
-//! nothing fired *before* its delay (a lower bound), and orders that hold
+//! The tests of deadlines, order and cancellation run on a manual clock
+//! (`pants::testing::TestEngine`): every timer's firing time is exact, and
+//! nothing waits. Those on the system clock assert no upper bound on a
+//! time: only that nothing fired *before* its delay, and orders that hold
 //! however late the loop runs.
 
 mod common;
@@ -15,6 +17,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::WAIT;
+use pants::engine::ManualClock;
+use pants::testing::TestEngine;
 use pants::{Engine, TimerId};
 
 type Fired = Rc<RefCell<Vec<String>>>;
@@ -76,52 +80,56 @@ fn timers_due_now_run_in_creation_order_on_the_next_iteration() {
 }
 
 #[test]
-fn timers_fire_in_deadline_order_never_early() {
-    let engine = Engine::new().unwrap();
-    let fired: Rc<RefCell<Vec<(usize, Instant)>>> = Rc::default();
-    // (delay, the earliest and latest possible deadline) per timer, made
-    // out of order, with equal delays among them.
+fn timers_fire_in_deadline_order_exactly_at_their_deadlines() {
+    let test = TestEngine::new().unwrap();
+    let start = test.now();
+    let fired: Rc<RefCell<Vec<(usize, Duration)>>> = Rc::default();
+    // Made out of order, with equal delays among them.
     let delays_ms = [120u64, 0, 60, 30, 60, 1, 120, 5, 30, 0, 60];
-    let mut bounds = Vec::new();
     for (i, &ms) in delays_ms.iter().enumerate() {
-        let delay = Duration::from_millis(ms);
-        let before = Instant::now();
         let log = fired.clone();
-        engine.defer(delay, move |_| log.borrow_mut().push((i, Instant::now())));
-        bounds.push((before + delay, Instant::now() + delay));
+        test.defer(Duration::from_millis(ms), move |engine| log.borrow_mut().push((i, engine.now() - start)));
     }
-    common::wait(&engine, "every timer", || fired.borrow().len() == delays_ms.len());
-    let fired = fired.borrow();
-    let order: Vec<usize> = fired.iter().map(|(i, _)| *i).collect();
-    for (i, at) in fired.iter() {
-        assert!(*at >= bounds[*i].0, "timer {i} ({} ms) fired early", delays_ms[*i]);
-    }
-    // Every pair whose deadlines are certainly ordered fired in that order
-    // (pairs that may have the same deadline are checked below).
-    for (pos_a, &a) in order.iter().enumerate() {
-        for &b in &order[pos_a + 1..] {
-            assert!(bounds[a].0 <= bounds[b].1, "timer {a} fired before timer {b}, though it was due later: {order:?}");
-        }
-    }
-    // Equal delays: creation order, always.
-    for ms in [0, 30, 60, 120] {
-        let same: Vec<usize> = order.iter().copied().filter(|&i| delays_ms[i] == ms).collect();
-        let mut sorted = same.clone();
-        sorted.sort_unstable();
-        assert_eq!(same, sorted, "timers of {ms} ms out of creation order");
-    }
+    test.advance(Duration::from_millis(119)).unwrap();
+    assert_eq!(fired.borrow().len(), delays_ms.len() - 2, "the 120 ms timers wait");
+    test.advance(Duration::from_millis(1)).unwrap();
+    // Deadline order; equal deadlines in creation order; each at its time.
+    let mut expected: Vec<(usize, Duration)> =
+        delays_ms.iter().enumerate().map(|(i, &ms)| (i, Duration::from_millis(ms))).collect();
+    expected.sort_by_key(|&(i, at)| (at, i));
+    assert_eq!(*fired.borrow(), expected);
 }
 
 #[test]
-fn a_cycle_repeats_never_early_and_can_cancel_itself() {
+fn timers_on_the_system_clock_never_fire_early() {
     let engine = Engine::new().unwrap();
+    let fired: Rc<RefCell<Vec<(usize, Instant)>>> = Rc::default();
+    let delays_ms = [20u64, 0, 10, 10];
+    let mut earliest = Vec::new();
+    for (i, &ms) in delays_ms.iter().enumerate() {
+        let delay = Duration::from_millis(ms);
+        earliest.push(Instant::now() + delay);
+        let log = fired.clone();
+        engine.defer(delay, move |_| log.borrow_mut().push((i, Instant::now())));
+    }
+    common::wait(&engine, "every timer", || fired.borrow().len() == delays_ms.len());
+    let fired = fired.borrow();
+    for (i, at) in fired.iter() {
+        assert!(*at >= earliest[*i], "timer {i} ({} ms) fired early", delays_ms[*i]);
+    }
+    assert_eq!(fired.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1, 2, 3, 0]);
+}
+
+#[test]
+fn a_cycle_repeats_at_each_interval_and_can_cancel_itself() {
+    let test = TestEngine::new().unwrap();
     let interval = Duration::from_millis(15);
     let runs: Rc<RefCell<Vec<Duration>>> = Rc::default();
     let me: Rc<Cell<Option<TimerId>>> = Rc::default();
-    let started = Instant::now();
+    let started = test.now();
     let (log, id) = (runs.clone(), me.clone());
-    let cycle = engine.cycle(interval, move |engine| {
-        log.borrow_mut().push(started.elapsed());
+    let cycle = test.cycle(interval, move |engine| {
+        log.borrow_mut().push(engine.now() - started);
         if log.borrow().len() == 4 {
             let own = id.get().expect("own id");
             assert!(engine.is_pending(own), "a running cycle is still pending");
@@ -130,50 +138,65 @@ fn a_cycle_repeats_never_early_and_can_cancel_itself() {
         }
     });
     me.set(Some(cycle));
-    common::wait(&engine, "four runs", || runs.borrow().len() == 4);
-    assert!(!engine.is_pending(cycle));
-    assert!(!engine.cancel(cycle), "already cancelled");
-    // No fifth run (a lower bound on the wait, nothing more).
-    common::run_for(&engine, interval * 6);
-    let runs = runs.borrow();
-    assert_eq!(runs.len(), 4);
-    for (k, elapsed) in runs.iter().enumerate() {
-        assert!(*elapsed >= interval * (k as u32 + 1), "run {} came early: {elapsed:?}", k + 1);
-    }
+    test.advance(interval * 10).unwrap();
+    assert!(!test.is_pending(cycle));
+    assert!(!test.cancel(cycle), "already cancelled");
+    let expected: Vec<Duration> = (1..=4).map(|k| interval * k).collect();
+    assert_eq!(*runs.borrow(), expected, "each run at its interval, no fifth");
+}
+
+#[test]
+fn a_cycle_that_overruns_its_interval_skips_to_the_next_interval_from_now() {
+    // No burst to catch up: a run that took 25 ms of a 10 ms interval is
+    // followed by the next 10 ms after it ended.
+    let test = TestEngine::new().unwrap();
+    let clock = test.clock().clone();
+    let started = test.now();
+    let runs: Rc<RefCell<Vec<Duration>>> = Rc::default();
+    let log = runs.clone();
+    test.cycle(Duration::from_millis(10), move |engine| {
+        log.borrow_mut().push(engine.now() - started);
+        if log.borrow().len() == 2 {
+            clock.advance(Duration::from_millis(25)); // this run is slow
+        }
+    });
+    test.advance(Duration::from_millis(70)).unwrap();
+    let ms: Vec<u128> = runs.borrow().iter().map(Duration::as_millis).collect();
+    assert_eq!(ms, [10, 20, 55, 65]);
 }
 
 #[test]
 fn cancelling_removes_exactly_the_timer_named() {
     // Pants bug 1: cancel compared deadlines, not identities, and removed
     // the first timer due at the same time.
-    let engine = Engine::new().unwrap();
+    let test = TestEngine::new().unwrap();
     let fired = Fired::default();
-    let a = engine.callback(record(&fired, "callback a"));
-    let b = engine.callback(record(&fired, "callback b"));
-    let c = engine.callback(record(&fired, "callback c"));
+    let a = test.callback(record(&fired, "callback a"));
+    let b = test.callback(record(&fired, "callback b"));
+    let c = test.callback(record(&fired, "callback c"));
     let delay = Duration::from_millis(20);
-    let d1 = engine.defer(delay, record(&fired, "defer 1"));
-    let d2 = engine.defer(delay, record(&fired, "defer 2"));
-    let d3 = engine.defer(delay, record(&fired, "defer 3"));
+    let d1 = test.defer(delay, record(&fired, "defer 1"));
+    let d2 = test.defer(delay, record(&fired, "defer 2"));
+    let d3 = test.defer(delay, record(&fired, "defer 3"));
     let ids = [a, b, c, d1, d2, d3];
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 6, "ids are unique");
-    assert!(engine.cancel(b));
-    assert!(engine.cancel(d2));
-    assert!(!engine.cancel(b), "cancelling twice");
-    assert!(!engine.is_pending(b) && !engine.is_pending(d2));
-    assert!(engine.is_pending(a) && engine.is_pending(d1) && engine.is_pending(d3));
-    common::wait(&engine, "the defers", || fired.borrow().len() == 4);
-    common::run_for(&engine, delay);
+    assert!(test.cancel(b));
+    assert!(test.cancel(d2));
+    assert!(!test.cancel(b), "cancelling twice");
+    assert!(!test.is_pending(b) && !test.is_pending(d2));
+    assert!(test.is_pending(a) && test.is_pending(d1) && test.is_pending(d3));
+    test.advance(delay * 2).unwrap();
     assert_eq!(*fired.borrow(), ["callback a", "callback c", "defer 1", "defer 3"]);
-    assert!(!engine.cancel(a), "a fired timer is no longer pending");
-    assert!(ids.iter().all(|id| !engine.is_pending(*id)));
+    assert!(!test.cancel(a), "a fired timer is no longer pending");
+    assert!(ids.iter().all(|id| !test.is_pending(*id)));
 }
 
 #[test]
 fn a_timer_cancelled_by_an_earlier_one_in_the_same_iteration_does_not_run() {
     // Pants bug 2: a callback cancelled by an earlier callback in the same
     // poll still ran.
-    let engine = Engine::new().unwrap();
+    let clock = ManualClock::new();
+    let engine = Engine::with_clock(clock.clone()).unwrap();
     let fired = Fired::default();
     let later: Rc<Cell<Option<TimerId>>> = Rc::default();
     let (log, victim) = (fired.clone(), later.clone());
@@ -186,8 +209,8 @@ fn a_timer_cancelled_by_an_earlier_one_in_the_same_iteration_does_not_run() {
     engine.poll(Some(Duration::ZERO)).unwrap();
     assert_eq!(*fired.borrow(), ["first", "third"]);
 
-    // The same with defers that become due together: the loop is kept
-    // from running until both are due.
+    // The same with defers that become due together: the clock moves past
+    // both deadlines before the loop runs.
     let fired = Fired::default();
     let later: Rc<Cell<Option<TimerId>>> = Rc::default();
     let (log, victim) = (fired.clone(), later.clone());
@@ -197,11 +220,32 @@ fn a_timer_cancelled_by_an_earlier_one_in_the_same_iteration_does_not_run() {
         assert!(engine.cancel(victim.get().unwrap()));
     });
     later.set(Some(engine.defer(delay, record(&fired, "cancelled defer"))));
-    std::thread::sleep(delay * 2);
+    engine.poll(Some(Duration::ZERO)).unwrap();
+    assert!(fired.borrow().is_empty(), "not due yet");
+    clock.advance(delay * 2);
     engine.poll(Some(Duration::ZERO)).unwrap();
     assert_eq!(*fired.borrow(), ["first"]);
-    common::run_for(&engine, delay * 2);
+    clock.advance(delay * 2);
+    pants::testing::settle(&engine).unwrap();
     assert_eq!(*fired.borrow(), ["first"]);
+}
+
+#[test]
+fn poll_on_a_manual_clock_does_not_sleep_for_timers() {
+    // A timer an hour away, on a clock that only the test moves: waiting
+    // for it in real time would be waiting for nothing.
+    let clock = ManualClock::new();
+    let engine = Engine::with_clock(clock.clone()).unwrap();
+    let fired = Fired::default();
+    engine.defer(Duration::from_secs(3600), record(&fired, "an hour later"));
+    let real = Instant::now();
+    engine.poll(Some(Duration::from_millis(1))).unwrap();
+    assert!(real.elapsed() < Duration::from_secs(5), "poll waited for the hour");
+    assert!(fired.borrow().is_empty());
+    clock.advance(Duration::from_secs(3600));
+    // Due now: even a poll told to wait forever returns at once.
+    engine.poll(None).unwrap();
+    assert_eq!(*fired.borrow(), ["an hour later"]);
 }
 
 #[test]

@@ -4,7 +4,10 @@
 //! per-stream timers, idle and read timeouts).
 //!
 //! Peers are plain `std` sockets, on helper threads or written to before
-//! the stream is attached; every wait is bounded (see `common::WAIT`).
+//! the stream is attached; every wait is bounded (see `common::WAIT`). The
+//! tests of per-stream timers and timeouts, whose point is timing, run on
+//! the in-memory transport instead (`pants::testing`), on a manual clock:
+//! exact, and without waiting.
 
 mod common;
 
@@ -16,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::{kind, Log};
 use pants::delimiter::{Array, Count, Raw, Until};
+use pants::testing::TestEngine;
 use pants::{Address, Engine, FrameError, Handler, Read, Stream, StreamError, StreamId, TimerId};
 
 /// Makes the reply to a line.
@@ -806,9 +810,9 @@ struct Timed {
 
 impl Handler for Timed {
     fn on_connect(&mut self, stream: &mut Stream<Self>) {
-        let started = Instant::now();
+        let started = stream.engine().now();
         let t = stream.defer(Duration::from_millis(30), move |h, s| {
-            assert!(started.elapsed() >= Duration::from_millis(30));
+            assert_eq!(s.engine().now() - started, Duration::from_millis(30));
             h.log.push(format!("fired connected={}", s.is_connected()));
             // One that will still be pending when the stream closes.
             let t = s.defer(Duration::from_secs(3600), |h, _| h.log.push("never (long)"));
@@ -832,29 +836,31 @@ impl Read<Raw> for Timed {
 
 #[test]
 fn per_stream_timers_fire_and_are_cancelled_on_close() {
-    let engine = Engine::new().unwrap();
-    let (ours, theirs) = common::tcp_pair();
+    let test = TestEngine::new().unwrap();
     let log = Log::new();
     let timers = Rc::new(RefCell::new(Vec::new()));
-    let id = Stream::new(Timed { log: log.clone(), timers: timers.clone() }).attach_tcp(&engine, ours).unwrap();
-    common::wait(&engine, "on_close", || log.contains("close"));
+    let peer = Stream::new(Timed { log: log.clone(), timers: timers.clone() }).attach_memory(&test).unwrap();
+    let id = peer.id();
+    test.advance(Duration::from_millis(29)).unwrap();
+    assert_eq!(log.len(), 0, "fired early: {log:?}");
+    test.advance(Duration::from_millis(1)).unwrap();
     assert_eq!(log.events(), ["fired connected=true", "close"]);
     for timer in timers.borrow().iter() {
-        assert!(!engine.is_pending(*timer), "{timer:?} still pending after the stream closed");
+        assert!(!test.is_pending(*timer), "{timer:?} still pending after the stream closed");
     }
     // The stream lingers (waiting for the peer's end of stream) but is
     // closed: writes are refused and no timer of it runs, not even one
     // made through typed access now.
-    assert!(matches!(engine.write_to(id, b"late"), Err(StreamError::Closed(_))));
+    assert!(matches!(test.write_to(id, b"late"), Err(StreamError::Closed(_))));
     if let Ok(timer) =
-        engine.with_stream::<Timed, _>(id, |_, s| s.defer(Duration::ZERO, |h, _| h.log.push("never (late)")))
+        test.with_stream::<Timed, _>(id, |_, s| s.defer(Duration::ZERO, |h, _| h.log.push("never (late)")))
     {
-        assert!(!engine.is_pending(timer));
+        assert!(!test.is_pending(timer));
     }
-    common::run_for(&engine, Duration::from_millis(50));
+    test.advance(Duration::from_secs(7200)).unwrap();
     assert_eq!(log.events(), ["fired connected=true", "close"]);
-    theirs.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(common::read_all(&theirs).0, b"closing");
+    assert!(peer.is_closed());
+    assert_eq!(peer.take_written(), b"closing");
 }
 
 /// Records timeouts; closes as the default does.
@@ -877,7 +883,7 @@ impl Sleepy {
 
 impl Handler for Sleepy {
     fn on_connect(&mut self, stream: &mut Stream<Self>) {
-        self.connected_at.set(Some(Instant::now()));
+        self.connected_at.set(Some(stream.engine().now()));
         if self.chatty {
             Sleepy::chatter(stream);
         }
@@ -897,67 +903,65 @@ impl Read<Raw> for Sleepy {
 
 #[test]
 fn idle_timeout_closes_a_silent_connection() {
-    let engine = Engine::new().unwrap();
-    let (ours, theirs) = common::tcp_pair();
+    let test = TestEngine::new().unwrap();
     let log = Log::new();
     let connected_at = Rc::new(Cell::new(None));
     let sleepy = Sleepy { log: log.clone(), connected_at: connected_at.clone(), chatty: false };
-    Stream::new(sleepy).idle_timeout(Duration::from_millis(100)).attach_tcp(&engine, ours).unwrap();
-    common::wait(&engine, "on_close", || log.contains("close"));
-    assert!(connected_at.get().unwrap().elapsed() >= Duration::from_millis(100), "timed out early");
+    let peer = Stream::new(sleepy).idle_timeout(Duration::from_millis(100)).attach_memory(&test).unwrap();
+    test.advance(Duration::from_millis(99)).unwrap();
+    assert_eq!(log.len(), 0, "timed out early: {log:?}");
+    test.advance(Duration::from_millis(1)).unwrap();
     assert_eq!(log.events(), ["error Timeout(\"idle\")", "close"]);
-    theirs.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(common::read_all(&theirs).0, b"");
+    assert_eq!(test.now() - connected_at.get().unwrap(), Duration::from_millis(100));
+    assert!(peer.is_closed());
+    assert_eq!(peer.take_written(), b"");
 }
 
 #[test]
 fn a_timeout_set_later_counts_from_when_it_is_set() {
     // Without a timeout, activity is not timestamped; one set later must
     // count from then, not from the connection's start.
-    let engine = Engine::new().unwrap();
-    let (ours, theirs) = common::tcp_pair();
+    let test = TestEngine::new().unwrap();
     let log = Log::new();
     let sleepy = Sleepy { log: log.clone(), connected_at: Rc::new(Cell::new(None)), chatty: false };
-    let id = Stream::new(sleepy).attach_tcp(&engine, ours).unwrap();
-    common::run_for(&engine, Duration::from_millis(150));
-    let set_at = Instant::now();
+    let peer = Stream::new(sleepy).attach_memory(&test).unwrap();
+    test.advance(Duration::from_millis(150)).unwrap();
     for read_timeout in [false, true] {
-        engine
-            .with_stream::<Sleepy, _>(id, |_, stream| {
-                if read_timeout {
-                    stream.set_read_timeout(Some(Duration::from_millis(100)));
-                } else {
-                    stream.set_idle_timeout(Some(Duration::from_millis(150)));
-                }
-            })
-            .unwrap();
+        test.with_stream::<Sleepy, _>(peer.id(), |_, stream| {
+            if read_timeout {
+                stream.set_read_timeout(Some(Duration::from_millis(100)));
+            } else {
+                stream.set_idle_timeout(Some(Duration::from_millis(150)));
+            }
+        })
+        .unwrap();
     }
-    common::wait(&engine, "on_close", || log.contains("close"));
-    assert!(set_at.elapsed() >= Duration::from_millis(100), "timed out early: {:?}", set_at.elapsed());
+    test.advance(Duration::from_millis(99)).unwrap();
+    assert_eq!(log.len(), 0, "timed out early: {log:?}");
+    test.advance(Duration::from_millis(1)).unwrap();
     assert_eq!(log.events(), ["error Timeout(\"read\")", "close"]);
-    drop(theirs);
 }
 
 #[test]
 fn read_timeout_fires_while_we_keep_writing() {
-    let engine = Engine::new().unwrap();
-    let (ours, theirs) = common::tcp_pair();
-    let reader = common::peer(move || common::read_all(&theirs));
+    let test = TestEngine::new().unwrap();
     let log = Log::new();
     let connected_at = Rc::new(Cell::new(None));
     let sleepy = Sleepy { log: log.clone(), connected_at: connected_at.clone(), chatty: true };
     // An idle timeout of the same length never fires: we keep writing.
-    Stream::new(sleepy)
+    let peer = Stream::new(sleepy)
         .read_timeout(Duration::from_millis(150))
         .idle_timeout(Duration::from_secs(3600))
-        .attach_tcp(&engine, ours)
+        .attach_memory(&test)
         .unwrap();
-    common::wait(&engine, "on_close", || log.contains("close"));
-    assert!(connected_at.get().unwrap().elapsed() >= Duration::from_millis(150), "timed out early");
+    test.advance(Duration::from_millis(149)).unwrap();
+    assert_eq!(log.len(), 0, "timed out early: {log:?}");
+    assert_eq!(peer.take_written(), b"..............", "a write every 10 ms");
+    test.advance(Duration::from_millis(1)).unwrap();
     assert_eq!(log.events(), ["error Timeout(\"read\")", "close"]);
-    let (got, end) = common::join(&engine, reader);
-    end.unwrap();
-    assert!(!got.is_empty() && got.iter().all(|&b| b == b'.'), "{got:?}");
+    assert_eq!(test.now() - connected_at.get().unwrap(), Duration::from_millis(150));
+    assert!(peer.is_closed());
+    assert!(peer.take_written().iter().all(|&b| b == b'.'));
 }
 
 /// Writes far more than a non-reading peer takes, then closes.
@@ -967,7 +971,7 @@ struct Stuck {
 
 impl Handler for Stuck {
     fn on_connect(&mut self, stream: &mut Stream<Self>) {
-        stream.write_vec(vec![0; 32 << 20]).unwrap();
+        stream.write_vec(vec![0; 1 << 20]).unwrap();
         stream.close();
     }
     fn on_error(&mut self, stream: &mut Stream<Self>, error: StreamError) {
@@ -987,18 +991,19 @@ impl Read<Raw> for Stuck {
 fn a_timeout_ends_a_close_that_waits_for_a_peer_that_never_reads() {
     // Pants bug 17: close() with data queued for a peer that never reads
     // waited forever. With a read timeout set, the stream gives up.
-    let engine = Engine::new().unwrap();
-    let (ours, theirs) = common::tcp_pair();
+    let test = TestEngine::new().unwrap();
     let log = Log::new();
-    Stream::new(Stuck { log: log.clone() }).read_timeout(Duration::from_millis(100)).attach_tcp(&engine, ours).unwrap();
-    let mut iterations = 0u32;
-    common::wait(&engine, "on_close", || {
-        iterations += 1;
-        log.contains("close")
-    });
+    let peer =
+        Stream::new(Stuck { log: log.clone() }).read_timeout(Duration::from_millis(100)).attach_memory(&test).unwrap();
+    peer.set_capacity(Some(64 * 1024)); // what the peer's kernel would take
+                                        // `advance` fails if the engine spins (never settles).
+    test.advance(Duration::from_millis(99)).unwrap();
+    assert_eq!(log.len(), 0, "gave up early: {log:?}");
+    test.advance(Duration::from_millis(1)).unwrap();
     assert_eq!(log.events(), ["error Timeout(\"read\")", "close"]);
-    assert!(iterations < 5_000, "the engine spun: {iterations} iterations");
-    drop(theirs);
+    assert_eq!(peer.take_written().len(), 64 * 1024);
+    assert!(peer.is_closed());
+    assert_eq!(test.channel_count(), 0, "given up: the socket is dropped");
 }
 
 /// Keeps the stream after a connect error and sets a timeout then.
@@ -1046,22 +1051,24 @@ fn an_idle_timeout_ends_a_close_stuck_behind_a_peer_that_talks_but_never_reads()
     // Failed flush attempts are not activity: the peer's bytes wake the
     // stream up (and are not read, as it is closing), but nothing of the
     // queue goes out, so the idle timeout still expires.
-    let engine = Engine::new().unwrap();
-    let (ours, theirs) = common::tcp_pair();
-    let talker = common::peer(move || {
-        let mut theirs = theirs;
-        for _ in 0..4000 {
-            if theirs.write_all(b"chatter").is_err() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    });
+    let test = TestEngine::new().unwrap();
     let log = Log::new();
-    Stream::new(Stuck { log: log.clone() }).idle_timeout(Duration::from_millis(100)).attach_tcp(&engine, ours).unwrap();
-    common::wait(&engine, "on_close", || log.contains("close"));
+    let peer =
+        Stream::new(Stuck { log: log.clone() }).idle_timeout(Duration::from_millis(100)).attach_memory(&test).unwrap();
+    peer.set_capacity(Some(64 * 1024));
+    test.settle().unwrap();
+    assert_eq!(peer.take_written().len(), 64 * 1024, "the peer's buffer filled at once");
+    peer.set_capacity(Some(0)); // and it never reads again
+    for _ in 0..19 {
+        peer.send(b"chatter");
+        test.advance(Duration::from_millis(5)).unwrap();
+    }
+    peer.send(b"chatter");
+    test.advance(Duration::from_millis(4)).unwrap();
+    assert_eq!(log.len(), 0, "timed out early: {log:?}");
+    test.advance(Duration::from_millis(1)).unwrap();
     assert_eq!(log.events(), ["error Timeout(\"idle\")", "close"]);
-    common::join(&engine, talker);
+    assert!(peer.is_closed());
 }
 
 /// Picks its protocol in `on_connect`: bodies of 3 bytes, not lines.

@@ -34,6 +34,10 @@
 //! catch up: it skips to the next interval from now. A cycle can cancel
 //! itself from inside its own function.
 //!
+//! Timers, [`now`](Engine::now) and streams' timeouts read the engine's
+//! clock: the system's, or for tests a [`ManualClock`] that moves only when
+//! told to ([`Engine::with_clock`], and [`testing`](crate::testing)).
+//!
 //! # Panics in handlers
 //!
 //! A handler callback that panics takes down its own stream only: the panic
@@ -42,6 +46,7 @@
 //! timer function that panics is logged and dropped. This needs the default
 //! `panic = "unwind"`.
 
+mod clock;
 mod id;
 mod remote;
 mod resolver;
@@ -58,6 +63,8 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Registry, Token};
 
+pub(crate) use clock::Clock;
+pub use clock::ManualClock;
 pub use id::StreamId;
 pub use remote::Remote;
 pub use shutdown::ShutdownSummary;
@@ -144,6 +151,11 @@ struct Inner {
     /// their fair share, a delimiter switched outside `on_read`, a new
     /// connection to announce, queued bytes to flush).
     ready: RefCell<VecDeque<StreamId>>,
+    /// Readiness raised without the OS (in-memory test transports): handed
+    /// out on the next iteration like the events of a poll.
+    signalled: RefCell<Vec<(StreamId, Readiness)>>,
+    /// Where the engine reads the time.
+    clock: Clock,
     /// Operations on channels that were busy when asked for.
     deferred: RefCell<Vec<(StreamId, ChannelOp)>>,
     stopped: Cell<bool>,
@@ -183,6 +195,33 @@ const POOL_MAX_CAPACITY: usize = 256 * 1024;
 impl Engine {
     /// A new engine with its own `mio::Poll`.
     pub fn new() -> io::Result<Engine> {
+        Engine::with(Clock::System)
+    }
+
+    /// A new engine whose time is `clock`'s: it moves only when the test
+    /// advances it (see [`ManualClock`]), for timers and stream timeouts
+    /// alike. Use it to test timing without waiting;
+    /// [`testing::TestEngine`](crate::testing::TestEngine) pairs the two.
+    /// Bounds given to the loop itself stay in real time: the timeouts of
+    /// [`poll`](Engine::poll) and [`run_until`](Engine::run_until), the
+    /// deadline of [`shutdown`](Engine::shutdown).
+    ///
+    /// ```
+    /// use pants::{engine::ManualClock, Engine};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let engine = Engine::with_clock(clock.clone())?;
+    /// let start = engine.now();
+    /// clock.advance(Duration::from_secs(3600));
+    /// assert_eq!(engine.now() - start, Duration::from_secs(3600));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn with_clock(clock: ManualClock) -> io::Result<Engine> {
+        Engine::with(Clock::Manual(clock))
+    }
+
+    fn with(clock: Clock) -> io::Result<Engine> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let remote = Remote::new(mio::Waker::new(poll.registry(), WAKER)?);
@@ -194,6 +233,8 @@ impl Engine {
                 channels: RefCell::new(Slab::default()),
                 timers: RefCell::new(Timers::default()),
                 ready: RefCell::new(VecDeque::new()),
+                signalled: RefCell::new(Vec::new()),
+                clock,
                 deferred: RefCell::new(Vec::new()),
                 stopped: Cell::new(false),
                 running: Cell::new(false),
@@ -246,6 +287,7 @@ impl Engine {
             let deferred = std::mem::take(&mut *inner.deferred.borrow_mut());
             let jobs = inner.remote.take_jobs();
             inner.ready.borrow_mut().clear();
+            inner.signalled.borrow_mut().clear();
             if channels.is_empty() && timers.is_empty() && deferred.is_empty() && jobs.is_empty() {
                 break;
             }
@@ -352,24 +394,26 @@ impl Engine {
         self.inner.resolver.resolve(host, port, Box::new(done));
     }
 
-    /// The engine's notion of now.
+    /// The engine's notion of now: the system's clock, or the
+    /// [`ManualClock`] the engine was made [`with`](Engine::with_clock).
+    #[inline]
     pub fn now(&self) -> Instant {
-        Instant::now()
+        self.inner.clock.now()
     }
 
     /// Runs `f` on the next iteration of the loop.
     pub fn callback(&self, f: impl FnOnce(&Engine) + 'static) -> TimerId {
-        self.inner.timers.borrow_mut().add(Instant::now(), Task::Once(Box::new(f)))
+        self.inner.timers.borrow_mut().add(self.now(), Task::Once(Box::new(f)))
     }
 
     /// Runs `f` once, `delay` from now (never earlier).
     pub fn defer(&self, delay: Duration, f: impl FnOnce(&Engine) + 'static) -> TimerId {
-        self.inner.timers.borrow_mut().add(Instant::now() + delay, Task::Once(Box::new(f)))
+        self.inner.timers.borrow_mut().add(self.now() + delay, Task::Once(Box::new(f)))
     }
 
     /// Runs `f` every `interval`, first `interval` from now, until cancelled.
     pub fn cycle(&self, interval: Duration, f: impl FnMut(&Engine) + 'static) -> TimerId {
-        self.inner.timers.borrow_mut().add(Instant::now() + interval, Task::Cycle(interval, Box::new(f)))
+        self.inner.timers.borrow_mut().add(self.now() + interval, Task::Cycle(interval, Box::new(f)))
     }
 
     /// Cancels a timer; returns whether it was still pending. Cancelling a
@@ -385,7 +429,9 @@ impl Engine {
 
     /// Runs one iteration: waits for events (at most `timeout`, or until the
     /// next timer; `None` waits as long as needed), then dispatches them, runs
-    /// due timers and posted closures.
+    /// due timers and posted closures. On a [`ManualClock`], a timer that is
+    /// not due does not shorten the wait (real time passing does not bring
+    /// it closer): the test advances the clock.
     pub fn poll(&self, timeout: Option<Duration>) -> io::Result<()> {
         let inner = &self.inner;
         if inner.running.replace(true) {
@@ -401,11 +447,13 @@ impl Engine {
     fn iterate(&self, timeout: Option<Duration>) -> io::Result<()> {
         let inner = &self.inner;
         let mut timeout = timeout;
-        if !inner.ready.borrow().is_empty() || inner.remote.has_jobs() {
+        if !inner.ready.borrow().is_empty() || inner.remote.has_jobs() || !inner.signalled.borrow().is_empty() {
             timeout = Some(Duration::ZERO);
         } else if let Some(deadline) = inner.timers.borrow().next_deadline() {
-            let until = deadline.saturating_duration_since(Instant::now());
-            timeout = Some(timeout.map_or(until, |t| t.min(until)));
+            let until = deadline.saturating_duration_since(self.now());
+            if !inner.clock.is_manual() || until.is_zero() {
+                timeout = Some(timeout.map_or(until, |t| t.min(until)));
+            }
         }
 
         let mut events = inner.events.borrow_mut();
@@ -427,6 +475,9 @@ impl Engine {
             )
         }));
         drop(events);
+        if !inner.signalled.borrow().is_empty() {
+            fired.extend(inner.signalled.borrow_mut().drain(..).map(|(id, readiness)| (id.token(), readiness)));
+        }
 
         for (token, readiness) in fired.drain(..) {
             if token == WAKER {
@@ -450,8 +501,12 @@ impl Engine {
     }
 
     fn run_timers(&self) {
-        let now = Instant::now();
+        let now = self.now();
         let limit = self.inner.timers.borrow().limit();
+        // Cycles go back in the queue after this iteration's timers have
+        // run: one due again at once (a zero interval, or a manual clock
+        // that has not moved) waits for the next iteration.
+        let mut again = Vec::new();
         loop {
             let due = self.inner.timers.borrow_mut().pop_due(now, limit);
             let Some((id, task)) = due else { break };
@@ -463,17 +518,21 @@ impl Engine {
                 Task::Cycle(interval, mut f) => {
                     let ok = self.guard("a cycle", || f(self));
                     if ok {
-                        let after = Instant::now();
+                        let after = self.now();
                         let mut next = now + interval;
                         if next <= after {
                             next = after + interval;
                         }
-                        self.inner.timers.borrow_mut().requeue(id, next, Task::Cycle(interval, f));
+                        again.push((id, next, Task::Cycle(interval, f)));
                     } else {
                         self.inner.timers.borrow_mut().fired(id);
                     }
                 }
             }
+        }
+        let mut timers = self.inner.timers.borrow_mut();
+        for (id, next, task) in again {
+            timers.requeue(id, next, task);
         }
     }
 
@@ -508,6 +567,27 @@ impl Engine {
 
     pub(crate) fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    /// Raises readiness on `id` without the OS (an in-memory transport):
+    /// dispatched on the next iteration as an event would be.
+    pub(crate) fn signal(&self, id: StreamId, readiness: Readiness) {
+        self.inner.signalled.borrow_mut().push((id, readiness));
+    }
+
+    /// Whether an iteration now would find nothing to do: nothing ready,
+    /// signalled or posted, and no timer due (OS events aside).
+    pub(crate) fn is_idle(&self) -> bool {
+        let inner = &self.inner;
+        inner.ready.borrow().is_empty()
+            && inner.signalled.borrow().is_empty()
+            && !inner.remote.has_jobs()
+            && inner.timers.borrow().next_deadline().map_or(true, |deadline| deadline > self.now())
+    }
+
+    /// When the next timer is due, if any is pending.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.inner.timers.borrow().next_deadline()
     }
 
     /// Asks for `id` to be serviced this iteration or the next, without an

@@ -6,7 +6,6 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Instant;
 
 use mio::Interest;
 
@@ -146,7 +145,7 @@ pub(super) fn check_connect(core: &mut Core) {
                 fail_connect_with(core, StreamError::Tls(e));
                 return;
             }
-            core.last_read = Instant::now();
+            core.last_read = core.engine.now();
             core.last_activity = core.last_read;
         }
         Ok(false) => {}

@@ -116,7 +116,7 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn new(engine: Engine, id: StreamId, buffer_size: usize) -> Self {
-        let now = Instant::now();
+        let now = engine.now();
         Core {
             engine,
             id,
@@ -275,7 +275,7 @@ impl Core {
     /// Records bytes received (the clock is read only if a timeout needs it).
     pub(crate) fn note_received(&mut self) {
         if self.timed() {
-            self.last_read = Instant::now();
+            self.last_read = self.engine.now();
             self.last_activity = self.last_read;
         }
     }
@@ -283,7 +283,7 @@ impl Core {
     /// Records bytes sent (the clock is read only if a timeout needs it).
     pub(crate) fn note_sent(&mut self) {
         if self.timed() {
-            self.last_activity = Instant::now();
+            self.last_activity = self.engine.now();
         }
     }
 
@@ -291,7 +291,7 @@ impl Core {
     /// (until then it was not timestamped).
     pub(crate) fn set_timeouts(&mut self, idle: Option<Duration>, read: Option<Duration>) {
         if !self.timed() {
-            self.last_read = Instant::now();
+            self.last_read = self.engine.now();
             self.last_activity = self.last_read;
         }
         self.idle_timeout = idle;

@@ -72,6 +72,7 @@ mod channel;
 mod close;
 mod connect;
 mod core;
+mod memory;
 mod outbox;
 mod read;
 mod reader;
@@ -88,6 +89,7 @@ use std::time::Duration;
 
 pub use crate::engine::StreamId;
 pub use builder::StreamBuilder;
+pub(crate) use memory::{MemorySocket, SharedPipe};
 pub(crate) use socket::Socket;
 
 use self::core::{Close, Core};

@@ -22,7 +22,7 @@ pub(crate) trait Sink: Write {
 
 impl Sink for Socket {
     fn raw_fd(&self) -> Option<BorrowedFd<'_>> {
-        Some(std::os::fd::AsFd::as_fd(self))
+        self.fd()
     }
 }
 

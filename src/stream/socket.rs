@@ -1,4 +1,5 @@
-//! The socket under a stream: TCP or UNIX, non-blocking, registered with mio.
+//! The socket under a stream: TCP or UNIX, non-blocking, registered with
+//! mio; or an in-memory pair's end (`testing`), which mio never sees.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
@@ -7,6 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use mio::net::{TcpStream, UnixStream};
 use mio::{event::Source, Interest, Registry, Token};
 
+use super::memory::MemorySocket;
 use crate::Address;
 
 /// A connected (or connecting) stream socket.
@@ -14,6 +16,9 @@ use crate::Address;
 pub(crate) enum Socket {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// The stream's end of an in-memory pair (see `testing::Peer`):
+    /// readiness comes from `Engine::signal`, not from mio.
+    Memory(MemorySocket),
 }
 
 impl Socket {
@@ -21,6 +26,7 @@ impl Socket {
         match self {
             Socket::Tcp(s) => s.peer_addr().ok().map(Address::Ip),
             Socket::Unix(s) => s.peer_addr().ok().map(|a| unix_address(&a)),
+            Socket::Memory(_) => None,
         }
     }
 
@@ -28,6 +34,7 @@ impl Socket {
         match self {
             Socket::Tcp(s) => s.local_addr().ok().map(Address::Ip),
             Socket::Unix(s) => s.local_addr().ok().map(|a| unix_address(&a)),
+            Socket::Memory(_) => None,
         }
     }
 
@@ -37,6 +44,7 @@ impl Socket {
         let (error, peer) = match self {
             Socket::Tcp(s) => (s.take_error()?, s.peer_addr().map(drop)),
             Socket::Unix(s) => (s.take_error()?, s.peer_addr().map(drop)),
+            Socket::Memory(_) => return Ok(true),
         };
         if let Some(e) = error {
             return Err(e);
@@ -54,6 +62,7 @@ impl Socket {
         match self {
             Socket::Tcp(s) => s.shutdown(how),
             Socket::Unix(s) => s.shutdown(how),
+            Socket::Memory(s) => s.shutdown(how),
         }
     }
 
@@ -82,6 +91,7 @@ impl Read for Socket {
         match self {
             Socket::Tcp(s) => s.read(buf),
             Socket::Unix(s) => s.read(buf),
+            Socket::Memory(s) => s.read(buf),
         }
     }
 }
@@ -91,6 +101,7 @@ impl Write for Socket {
         match self {
             Socket::Tcp(s) => s.write(buf),
             Socket::Unix(s) => s.write(buf),
+            Socket::Memory(s) => s.write(buf),
         }
     }
 
@@ -98,6 +109,7 @@ impl Write for Socket {
         match self {
             Socket::Tcp(s) => s.write_vectored(bufs),
             Socket::Unix(s) => s.write_vectored(bufs),
+            Socket::Memory(s) => s.write_vectored(bufs),
         }
     }
 
@@ -106,11 +118,13 @@ impl Write for Socket {
     }
 }
 
-impl AsFd for Socket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
+impl Socket {
+    /// The OS socket, for `sendfile`; an in-memory socket has none.
+    pub(crate) fn fd(&self) -> Option<BorrowedFd<'_>> {
         match self {
-            Socket::Tcp(s) => s.as_fd(),
-            Socket::Unix(s) => s.as_fd(),
+            Socket::Tcp(s) => Some(s.as_fd()),
+            Socket::Unix(s) => Some(s.as_fd()),
+            Socket::Memory(_) => None,
         }
     }
 }
@@ -120,6 +134,7 @@ impl Source for Socket {
         match self {
             Socket::Tcp(s) => s.register(registry, token, interests),
             Socket::Unix(s) => s.register(registry, token, interests),
+            Socket::Memory(_) => Ok(()),
         }
     }
 
@@ -127,6 +142,7 @@ impl Source for Socket {
         match self {
             Socket::Tcp(s) => s.reregister(registry, token, interests),
             Socket::Unix(s) => s.reregister(registry, token, interests),
+            Socket::Memory(_) => Ok(()),
         }
     }
 
@@ -134,6 +150,7 @@ impl Source for Socket {
         match self {
             Socket::Tcp(s) => s.deregister(registry),
             Socket::Unix(s) => s.deregister(registry),
+            Socket::Memory(_) => Ok(()),
         }
     }
 }

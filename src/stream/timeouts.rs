@@ -1,7 +1,5 @@
 //! Idle and read timeouts.
 
-use std::time::Instant;
-
 use super::core::{Close, Core, State};
 use super::Handler;
 use crate::error::StreamError;
@@ -23,11 +21,11 @@ pub(super) fn arm_timeouts<H: Handler>(core: &mut Core) {
         .min();
     if let Some(deadline) = deadline {
         let id = core.id;
-        let delay = deadline.saturating_duration_since(Instant::now());
+        let delay = deadline.saturating_duration_since(core.engine.now());
         core.timeout_timer = Some(core.engine.defer(delay, move |engine| {
             let _ = engine.with_stream::<H, _>(id, |handler, stream| {
                 stream.core.timeout_timer = None;
-                let now = Instant::now();
+                let now = engine.now();
                 let expired = if stream.core.read_timeout.is_some_and(|t| now >= stream.core.last_read + t) {
                     Some("read")
                 } else if stream.core.idle_timeout.is_some_and(|t| now >= stream.core.last_activity + t) {
