@@ -214,3 +214,69 @@ impl<D: Delimiter> ReadCore<D> {
         self.read_size
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delimiter::{Count, Until};
+    use crate::io::blocking::Reader;
+
+    /// Counts its decodes.
+    struct Counting<D>(D, usize);
+
+    impl<D: Delimiter> Delimiter for Counting<D> {
+        type Output<'a> = D::Output<'a>;
+        fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<Decoded<D::Output<'a>>, FrameError> {
+            self.1 += 1;
+            self.0.decode(buf)
+        }
+        fn min_buffer(&self) -> usize {
+            self.0.min_buffer()
+        }
+    }
+
+    #[test]
+    fn next_frame_decodes_each_frame_twice_and_for_each_frame_once() {
+        let input = b"a\nb\nc\nd\n";
+        let mut reader = Reader::new(&input[..], Counting(Until::lf(), 0));
+        for _ in 0..4 {
+            assert!(reader.next_frame().unwrap().is_some());
+        }
+        // 4 frames x (probe + cut), then the read that finds the end: one
+        // probe of an empty buffer before it and one after.
+        assert_eq!(reader.next_frame().unwrap(), None);
+        assert_eq!(reader.delimiter().1, 4 * 2 + 2);
+
+        let mut reader = Reader::new(&input[..], Counting(Until::lf(), 0));
+        assert_eq!(reader.for_each_frame(|_| ()).unwrap(), 4);
+        // One decode of the empty buffer before the read, then one per
+        // frame and one that finds no more.
+        assert_eq!(reader.delimiter().1, 1 + 4 + 1);
+    }
+
+    #[test]
+    fn the_probe_waits_for_what_the_delimiter_asked_for() {
+        // A 10-byte frame read one byte at a time: the first probe learns
+        // that 10 bytes are needed, and no decode happens before they are in.
+        let input = [7u8; 10];
+        let mut reader = Reader::new(&input[..], Counting(Count::new(10).unwrap(), 0)).with_read_size(1);
+        assert_eq!(reader.next_frame().unwrap(), Some(&input[..]));
+        // Empty buffer (1), all ten bytes in: probe (2) and cut (3).
+        assert_eq!(reader.delimiter().1, 3);
+    }
+
+    #[test]
+    fn a_probe_consumes_nothing() {
+        let mut core = ReadCore::new(Until::lf());
+        core.framer_mut().push(b"x\ny\n");
+        assert_eq!(core.step(), Ok(Step::Ready));
+        assert_eq!(core.step(), Ok(Step::Ready));
+        assert_eq!(core.framer().buffered(), b"x\ny\n");
+        assert_eq!(core.take(), Ok(Some(&b"x"[..])));
+        assert_eq!(core.step(), Ok(Step::Ready));
+        assert_eq!(core.take(), Ok(Some(&b"y"[..])));
+        assert_eq!(core.step(), Ok(Step::Read));
+        core.filled(0);
+        assert_eq!(core.step(), Ok(Step::End));
+    }
+}
