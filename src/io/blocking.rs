@@ -26,6 +26,7 @@ use std::io::{ErrorKind, Read, Write};
 
 use crate::delimiter::Delimiter;
 use crate::encode::Encode;
+use crate::error::PackError;
 use crate::framer::Framer;
 use crate::pack::Pack;
 
@@ -294,6 +295,17 @@ impl<W: Write, E> Writer<W, E> {
     {
         self.buffer.encode(&self.encoder, item)?;
         self.write_if_full()
+    }
+
+    /// Encodes `item` into the buffer and writes nothing, whatever the
+    /// threshold: for code that cannot write (a `for_each_frame` closure, say);
+    /// the next [`feed`](Writer::feed) past the threshold or
+    /// [`flush`](Writer::flush) writes it. Nothing is buffered on error.
+    pub fn encode<I>(&mut self, item: I) -> Result<(), PackError>
+    where
+        E: Encode<I>,
+    {
+        self.buffer.encode(&self.encoder, item)
     }
 
     /// Like [`feed`](Writer::feed), with another encoder.

@@ -3,6 +3,7 @@
 use ::tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::encode::Encode;
+use crate::error::PackError;
 use crate::io::write_buffer::{write_zero, WriteBuffer};
 use crate::io::WriteError;
 use crate::pack::Pack;
@@ -74,6 +75,17 @@ impl<W: AsyncWrite + Unpin, E> Writer<W, E> {
     {
         self.buffer.encode(&self.encoder, item)?;
         self.write_if_full().await
+    }
+
+    /// Encodes `item` into the buffer and writes nothing, whatever the
+    /// threshold: for code that cannot await (a `for_each_frame` closure, say);
+    /// the next [`feed`](Writer::feed) past the threshold or
+    /// [`flush`](Writer::flush) writes it. Nothing is buffered on error.
+    pub fn encode<I>(&mut self, item: I) -> Result<(), PackError>
+    where
+        E: Encode<I>,
+    {
+        self.buffer.encode(&self.encoder, item)
     }
 
     /// Like [`feed`](Writer::feed), with another encoder.
