@@ -483,6 +483,26 @@ mod tests {
     }
 
     #[test]
+    fn arrays_and_fixed_structs_are_copied_out() {
+        use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
+
+        #[derive(FromBytes, KnownLayout, Immutable, Unaligned, Clone, Debug, PartialEq)]
+        #[repr(C)]
+        struct Pair {
+            a: u8,
+            b: u8,
+        }
+
+        let mut src = BytesMut::from(&b"abcde"[..]);
+        let mut arrays = Codec::new(Array::<2>);
+        assert_eq!(arrays.decode(&mut src).unwrap(), Some(*b"ab"));
+        let mut pairs = arrays.read_delimiter(Fixed::<Pair>::new());
+        assert_eq!(pairs.decode(&mut src).unwrap(), Some(Pair { a: b'c', b: b'd' }));
+        assert_eq!(pairs.decode(&mut src).unwrap(), None);
+        assert!(matches!(pairs.decode_eof(&mut src), Err(ReadError::Frame(FrameError::Truncated { buffered: 1 }))));
+    }
+
+    #[test]
     fn encoder_failure_writes_nothing() {
         let mut codec = Codec::new(Count::new(3).unwrap());
         let mut dst = BytesMut::new();
