@@ -177,10 +177,8 @@ impl<D: Delimiter> ReadCore<D> {
         if room == 0 {
             return Err(FrameError::Overflow { limit, needed: limit.saturating_add(1) });
         }
-        let space = self.framer.spare_capacity(room.min(self.read_size));
-        // Use what the buffer already has room for, up to the limit.
-        let n = space.len().min(room);
-        Ok(&mut space[..n])
+        let n = room.min(self.read_size);
+        Ok(&mut self.framer.spare_capacity(n)[..n])
     }
 
     /// Records a read of `n` bytes into [`read_space`](ReadCore::read_space);
