@@ -51,6 +51,9 @@
 //!   (UARTs, embedded TCP stacks).
 //! * `regex` (default, needs `std`): [`delimiter::RegexSearch`] and [`delimiter::RegexMatch`].
 //! * `binrw` (default, needs `std`): [`delimiter::Binrw`] and [`pack::Binrw`].
+//! * `tokio` (needs `std`): [`io::tokio`][io-tokio], typed and borrowed frames over tokio's
+//!   `AsyncRead`/`AsyncWrite`, and pants' delimiters as a tokio-util codec.
+//!   Without it, [`io`][io] still has the blocking `std::io` adapters.
 // Built without a feature, its items are linked on docs.rs instead.
 #![cfg_attr(
     not(feature = "regex"),
@@ -64,6 +67,10 @@
     not(feature = "alloc"),
     doc = "\n\n[`Encode`]: https://docs.rs/pants/latest/pants/trait.Encode.html\n[`Framer::new`]: https://docs.rs/pants/latest/pants/struct.Framer.html#method.new"
 )]
+#![cfg_attr(feature = "tokio", doc = "\n\n[io-tokio]: crate::io::tokio")]
+#![cfg_attr(not(feature = "tokio"), doc = "\n\n[io-tokio]: https://docs.rs/pants/latest/pants/io/tokio/index.html")]
+#![cfg_attr(feature = "std", doc = "\n\n[io]: crate::io")]
+#![cfg_attr(not(feature = "std"), doc = "\n\n[io]: https://docs.rs/pants/latest/pants/io/index.html")]
 #![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
@@ -85,6 +92,8 @@ pub mod error;
 pub mod framer;
 #[cfg(feature = "std")]
 pub mod guide;
+#[cfg(feature = "std")]
+pub mod io;
 pub mod netstruct;
 #[cfg(feature = "alloc")]
 pub mod pack;

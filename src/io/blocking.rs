@@ -1,0 +1,417 @@
+//! Blocking adapters over [`std::io::Read`] and [`std::io::Write`]: typed
+//! frames for simple clients, command-line tools and tests, with no event
+//! loop and no runtime.
+//!
+//! ```
+//! use pants::delimiter::{Count, Until};
+//! use pants::io::blocking::{Reader, Writer};
+//!
+//! // Write a line header and a body into memory (any `std::io::Write`)...
+//! let mut writer = Writer::new(Vec::new(), Until::lf());
+//! writer.feed(b"SIZE 5")?;
+//! writer.feed_with(&Count::new(5)?, b"hello")?;
+//! let wire = writer.into_inner()?;
+//!
+//! // ...and read it back from any `std::io::Read` (a `TcpStream`, a file, `&[u8]`).
+//! let mut reader = Reader::new(&wire[..], Until::lf());
+//! let header = reader.next_frame()?.unwrap();
+//! let size: usize = std::str::from_utf8(header)?.strip_prefix("SIZE ").unwrap().parse()?;
+//! let mut reader = reader.read_delimiter(Count::new(size)?);
+//! assert_eq!(reader.next_frame()?, Some(&b"hello"[..]));
+//! assert_eq!(reader.next_frame()?, None); // a clean end of input
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::io::{ErrorKind, Read, Write};
+
+use crate::delimiter::Delimiter;
+use crate::encode::Encode;
+use crate::error::PackError;
+use crate::framer::Framer;
+use crate::pack::Pack;
+
+use super::read_core::{ReadCore, Step};
+use super::write_buffer::{write_zero, WriteBuffer};
+use super::{ReadError, WriteError};
+
+/// Typed frames from a [`std::io::Read`]: a [`Framer`] that reads for
+/// itself.
+///
+/// [`next_frame`](Reader::next_frame) returns the next frame, borrowed from
+/// the reader's buffer, reading (blocking) as often as it takes; `Ok(None)`
+/// at a clean end of input, [`FrameError::Truncated`](crate::FrameError::Truncated)
+/// when the input ends inside a frame. The buffer limit is the framer's
+/// ([`Framer::limit`]): the reader never reads past it, and a frame that cannot
+/// fit is [`FrameError::Overflow`](crate::FrameError::Overflow).
+///
+/// ```
+/// use pants::{delimiter::Until, io::blocking::Reader, FrameError, io::ReadError};
+///
+/// let mut reader = Reader::new(&b"one\ntwo\nthr"[..], Until::lf());
+/// assert_eq!(reader.next_frame()?, Some(&b"one"[..]));
+/// assert_eq!(reader.next_frame()?, Some(&b"two"[..]));
+/// // "thr" never ended.
+/// assert!(matches!(reader.next_frame(), Err(ReadError::Frame(FrameError::Truncated { buffered: 3 }))));
+/// # Ok::<(), ReadError>(())
+/// ```
+pub struct Reader<R, D> {
+    source: R,
+    core: ReadCore<D>,
+}
+
+impl<R: Read, D: Delimiter> Reader<R, D> {
+    /// A reader of `source` cut by `delimiter`, with the default buffer
+    /// limit ([`DEFAULT_BUFFER_SIZE`](crate::framer::DEFAULT_BUFFER_SIZE)).
+    pub fn new(source: R, delimiter: D) -> Self {
+        Reader { source, core: ReadCore::new(delimiter) }
+    }
+
+    /// A reader that goes on from a [`Framer`]: its buffered bytes (cut
+    /// first) and its limit, with `delimiter`.
+    ///
+    /// ```
+    /// use pants::{delimiter::Until, io::blocking::Reader, Framer};
+    /// let mut framer = Framer::new(Until::lf());
+    /// framer.push(b"already here\nand ");
+    /// assert_eq!(framer.next_frame()?, Some(&b"already here"[..]));
+    /// let mut reader = Reader::from_framer(&b"then read\n"[..], framer, Until::lf());
+    /// assert_eq!(reader.next_frame()?, Some(&b"and then read"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_framer<D0: Delimiter>(source: R, framer: Framer<D0>, delimiter: D) -> Self {
+        Reader { source, core: ReadCore::from_framer(framer, delimiter) }
+    }
+
+    /// Sets the buffer limit, builder style (see [`Framer::with_buffer_size`]).
+    pub fn with_buffer_size(mut self, buffer_size: usize) -> Self {
+        self.core.framer_mut().set_buffer_size(buffer_size);
+        self
+    }
+
+    /// Sets how many bytes one read asks for at most (default
+    /// [`DEFAULT_READ_SIZE`](super::DEFAULT_READ_SIZE); never more than the
+    /// room left under the limit), builder style.
+    pub fn with_read_size(mut self, read_size: usize) -> Self {
+        self.core.set_read_size(read_size);
+        self
+    }
+
+    /// The next frame, reading from the source until one is buffered.
+    ///
+    /// `Ok(None)` means the source ended with nothing left over. The frame
+    /// borrows the reader's buffer: drop it before the next call. Reads
+    /// interrupted by a signal ([`ErrorKind::Interrupted`]) are retried.
+    /// Errors are sticky, as on a [`Framer`]. Each frame is decoded twice
+    /// (once to see it is whole, once to cut it; see the [module docs](super)):
+    /// [`for_each_frame`](Reader::for_each_frame) decodes once.
+    pub fn next_frame(&mut self) -> Result<Option<D::Output<'_>>, ReadError> {
+        loop {
+            match self.core.step()? {
+                Step::Ready => return Ok(self.core.take()?),
+                Step::End => return Ok(None),
+                Step::Read => self.fill()?,
+            }
+        }
+    }
+
+    /// Hands every whole frame buffered to `f`, reading first (once or more)
+    /// if none is: the batch counterpart of [`next_frame`](Reader::next_frame),
+    /// which decodes each frame once (see [`Framer::for_each_frame`]).
+    /// Returns how many frames `f` was given; `Ok(0)` only at a clean end of
+    /// input.
+    ///
+    /// ```
+    /// use pants::{delimiter::Until, io::blocking::Reader};
+    /// let mut reader = Reader::new(&b"a\nb\nc\n"[..], Until::lf()).with_read_size(4);
+    /// let mut lines = Vec::new();
+    /// while reader.for_each_frame(|line| lines.push(line.to_vec()))? > 0 {}
+    /// assert_eq!(lines, [b"a", b"b", b"c"]);
+    /// # Ok::<(), pants::io::ReadError>(())
+    /// ```
+    pub fn for_each_frame<F: FnMut(D::Output<'_>)>(&mut self, mut f: F) -> Result<usize, ReadError> {
+        loop {
+            let frames = self.core.for_each_frame(&mut f)?;
+            if frames > 0 {
+                return Ok(frames);
+            }
+            match self.core.after_batch()? {
+                Step::End => return Ok(0),
+                _ => self.fill()?,
+            }
+        }
+    }
+
+    /// One read into the buffer (retrying interrupted reads).
+    fn fill(&mut self) -> Result<(), ReadError> {
+        let space = self.core.read_space()?;
+        let n = loop {
+            match self.source.read(space) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        self.core.filled(n);
+        Ok(())
+    }
+
+    /// Switches to a delimiter of another type, keeping the bytes already
+    /// read (cut with the new delimiter), the limit and the read size: a
+    /// typestate transition like [`Framer::read_delimiter`].
+    pub fn read_delimiter<D2: Delimiter>(self, delimiter: D2) -> Reader<R, D2> {
+        Reader { source: self.source, core: self.core.read_delimiter(delimiter) }
+    }
+
+    /// Replaces the delimiter with another of the same type (see
+    /// [`Framer::set_delimiter`]).
+    pub fn set_delimiter(&mut self, delimiter: D) {
+        self.core.set_delimiter(delimiter);
+    }
+}
+
+impl<R, D: Delimiter> Reader<R, D> {
+    /// The delimiter.
+    pub fn delimiter(&self) -> &D {
+        self.core.delimiter()
+    }
+
+    /// The bytes read and not yet cut into frames.
+    pub fn buffered(&self) -> &[u8] {
+        self.core.framer().buffered()
+    }
+
+    /// Takes the buffered bytes out (to hand the connection to other code,
+    /// say), leaving the buffer empty.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        self.core.framer_mut().take_buffered()
+    }
+
+    /// The buffer limit as set.
+    pub fn buffer_size(&self) -> usize {
+        self.core.framer().buffer_size()
+    }
+
+    /// Sets the buffer limit (to go on after an overflow, say).
+    pub fn set_buffer_size(&mut self, buffer_size: usize) {
+        self.core.framer_mut().set_buffer_size(buffer_size);
+    }
+
+    /// How many bytes one read asks for at most.
+    pub fn read_size(&self) -> usize {
+        self.core.read_size()
+    }
+
+    /// Whether the source has reported its end (a read returned 0).
+    pub fn is_eof(&self) -> bool {
+        self.core.is_eof()
+    }
+
+    /// The source.
+    pub fn get_ref(&self) -> &R {
+        &self.source
+    }
+
+    /// The source, mutably (reading from it directly skips the buffer).
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.source
+    }
+
+    /// The source back; bytes buffered and not cut are dropped (take them
+    /// first with [`take_buffered`](Reader::take_buffered)).
+    pub fn into_inner(self) -> R {
+        self.source
+    }
+
+    /// The effective buffer limit (see [`Framer::limit`]).
+    pub fn limit(&self) -> usize {
+        self.core.framer().limit()
+    }
+}
+
+impl<R, D: Delimiter + core::fmt::Debug> core::fmt::Debug for Reader<R, D> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Reader")
+            .field("delimiter", self.core.delimiter())
+            .field("buffered", &self.core.framer().len())
+            .field("eof", &self.core.is_eof())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Typed frames to a [`std::io::Write`], batched: each frame is encoded
+/// into a buffer, and the buffer goes to the sink in one `write_all` when
+/// it passes a threshold ([`DEFAULT_FLUSH_THRESHOLD`](super::DEFAULT_FLUSH_THRESHOLD)
+/// unless set) or on [`flush`](Writer::flush).
+///
+/// [`feed`](Writer::feed) encodes with the writer's encoder `E` (a
+/// delimiter: `Until::lf()` writes lines, `Packed::<T>::new()` writes `&T`s),
+/// [`feed_with`](Writer::feed_with) with any other, [`feed_packed`](Writer::feed_packed)
+/// any [`Pack`] value; [`send`](Writer::send) is `feed` then `flush`.
+/// Bytes still buffered when the writer is dropped are lost: flush first, or
+/// use [`into_inner`](Writer::into_inner).
+///
+/// ```
+/// use pants::{delimiter::Until, io::blocking::Writer};
+///
+/// let mut writer = Writer::new(Vec::new(), Until::crlf());
+/// writer.feed(b"PING")?;
+/// writer.feed(b"PING")?;
+/// assert!(writer.get_ref().is_empty()); // both frames still buffered
+/// writer.flush()?; // one write
+/// assert_eq!(writer.get_ref(), b"PING\r\nPING\r\n");
+/// # Ok::<(), pants::io::WriteError>(())
+/// ```
+pub struct Writer<W, E> {
+    sink: W,
+    encoder: E,
+    buffer: WriteBuffer,
+}
+
+impl<W: Write, E> Writer<W, E> {
+    /// A writer to `sink` encoding with `encoder`.
+    pub fn new(sink: W, encoder: E) -> Self {
+        Writer { sink, encoder, buffer: WriteBuffer::new() }
+    }
+
+    /// Sets how many buffered bytes make the writer write them out by itself
+    /// (0: every frame is written at once, still without flushing the sink),
+    /// builder style.
+    pub fn with_flush_threshold(mut self, threshold: usize) -> Self {
+        self.buffer.set_threshold(threshold);
+        self
+    }
+
+    /// The flush threshold.
+    pub fn flush_threshold(&self) -> usize {
+        self.buffer.threshold()
+    }
+
+    /// Buffers the frame `encoder` makes of `item`, writing the buffer out
+    /// if it passed the threshold. On a [`WriteError::Pack`] nothing was
+    /// buffered.
+    pub fn feed<I>(&mut self, item: I) -> Result<(), WriteError>
+    where
+        E: Encode<I>,
+    {
+        self.buffer.encode(&self.encoder, item)?;
+        self.write_if_full()
+    }
+
+    /// Encodes `item` into the buffer and writes nothing, whatever the
+    /// threshold: for code that cannot write (a `for_each_frame` closure, say);
+    /// the next [`feed`](Writer::feed) past the threshold or
+    /// [`flush`](Writer::flush) writes it. Nothing is buffered on error.
+    pub fn encode<I>(&mut self, item: I) -> Result<(), PackError>
+    where
+        E: Encode<I>,
+    {
+        self.buffer.encode(&self.encoder, item)
+    }
+
+    /// Like [`feed`](Writer::feed), with another encoder.
+    pub fn feed_with<I, E2: Encode<I> + ?Sized>(&mut self, encoder: &E2, item: I) -> Result<(), WriteError> {
+        self.buffer.encode(encoder, item)?;
+        self.write_if_full()
+    }
+
+    /// Buffers any [`Pack`] value (a [`NetStruct`](crate::NetStruct), a
+    /// zerocopy struct in [`pack::Zerocopy`](crate::pack::Zerocopy), ...).
+    pub fn feed_packed<P: Pack + ?Sized>(&mut self, value: &P) -> Result<(), WriteError> {
+        self.buffer.pack(value)?;
+        self.write_if_full()
+    }
+
+    /// Buffers raw bytes, with no framing.
+    pub fn feed_bytes(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        self.buffer.extend(bytes);
+        self.write_if_full()
+    }
+
+    /// [`feed`](Writer::feed), then [`flush`](Writer::flush).
+    pub fn send<I>(&mut self, item: I) -> Result<(), WriteError>
+    where
+        E: Encode<I>,
+    {
+        self.buffer.encode(&self.encoder, item)?;
+        self.flush()
+    }
+
+    /// Writes everything buffered to the sink, then flushes the sink.
+    pub fn flush(&mut self) -> Result<(), WriteError> {
+        self.write_buffered()?;
+        self.sink.flush()?;
+        Ok(())
+    }
+
+    /// The bytes encoded and not written to the sink yet.
+    pub fn buffered(&self) -> &[u8] {
+        self.buffer.pending()
+    }
+
+    /// The encoder.
+    pub fn encoder(&self) -> &E {
+        &self.encoder
+    }
+
+    /// Switches to another encoder, keeping what is buffered.
+    pub fn with_encoder<E2>(self, encoder: E2) -> Writer<W, E2> {
+        let (sink, buffer) = self.into_parts_raw();
+        Writer { sink, encoder, buffer }
+    }
+
+    /// The sink.
+    pub fn get_ref(&self) -> &W {
+        &self.sink
+    }
+
+    /// The sink, mutably (writing to it directly goes before what is buffered).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.sink
+    }
+
+    /// Flushes, then gives the sink back.
+    pub fn into_inner(mut self) -> Result<W, WriteError> {
+        self.flush()?;
+        Ok(self.into_parts_raw().0)
+    }
+
+    /// The sink and the bytes not written yet, without writing them.
+    pub fn into_parts(self) -> (W, Vec<u8>) {
+        let (sink, mut buffer) = self.into_parts_raw();
+        (sink, buffer.take())
+    }
+
+    fn into_parts_raw(self) -> (W, WriteBuffer) {
+        (self.sink, self.buffer)
+    }
+
+    fn write_if_full(&mut self) -> Result<(), WriteError> {
+        if self.buffer.is_full() {
+            self.write_buffered()?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is buffered; on an error what was not written stays.
+    fn write_buffered(&mut self) -> Result<(), WriteError> {
+        while !self.buffer.pending().is_empty() {
+            match self.sink.write(self.buffer.pending()) {
+                Ok(0) => return Err(write_zero().into()),
+                Ok(n) => self.buffer.advance(n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<W: core::fmt::Debug, E: core::fmt::Debug> core::fmt::Debug for Writer<W, E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Writer")
+            .field("sink", &self.sink)
+            .field("encoder", &self.encoder)
+            .field("buffered", &self.buffer.pending().len())
+            .finish()
+    }
+}

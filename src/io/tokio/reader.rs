@@ -1,0 +1,219 @@
+//! Typed, borrowed frames from a tokio [`AsyncRead`].
+
+use ::tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::delimiter::Delimiter;
+use crate::framer::Framer;
+use crate::io::read_core::{ReadCore, Step};
+use crate::io::ReadError;
+
+/// Typed frames from a tokio [`AsyncRead`] (a `TcpStream`, a `UnixStream`,
+/// a `DuplexStream`, a TLS stream, ...): a [`Framer`] that reads for itself.
+///
+/// [`next_frame`](Reader::next_frame)`.await` returns the next frame,
+/// borrowed from the reader's buffer (a lending reader: the frame must be
+/// dropped before the next call, which is what tokio-util's `Decoder::Item`
+/// cannot express); `Ok(None)` at a clean end of input,
+/// [`FrameError::Truncated`](crate::FrameError::Truncated) when the input
+/// ends inside a frame. The buffer limit is the framer's
+/// ([`Framer::limit`]): the reader never reads past it, and a frame that
+/// cannot fit is [`FrameError::Overflow`](crate::FrameError::Overflow).
+///
+/// ```
+/// use pants::{delimiter::{Count, Until}, io::tokio::Reader};
+/// use tokio::io::AsyncWriteExt;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (mut client, server) = tokio::io::duplex(64);
+/// tokio::spawn(async move { client.write_all(b"SIZE 5\nhelloPING\n").await });
+///
+/// let mut reader = Reader::new(server, Until::lf());
+/// let header: &[u8] = reader.next_frame().await?.unwrap(); // borrowed, no copy
+/// let size: usize = std::str::from_utf8(header)?.strip_prefix("SIZE ").unwrap().parse()?;
+///
+/// // A typestate switch: the bytes already read are cut with the new delimiter.
+/// let mut reader = reader.read_delimiter(Count::new(size)?);
+/// assert_eq!(reader.next_frame().await?, Some(&b"hello"[..]));
+/// let mut reader = reader.read_delimiter(Until::lf());
+/// assert_eq!(reader.next_frame().await?, Some(&b"PING"[..]));
+/// assert_eq!(reader.next_frame().await?, None); // the writer is gone: a clean end
+/// # Ok(())
+/// # }
+/// ```
+pub struct Reader<R, D> {
+    source: R,
+    core: ReadCore<D>,
+}
+
+impl<R: AsyncRead + Unpin, D: Delimiter> Reader<R, D> {
+    /// A reader of `source` cut by `delimiter`, with the default buffer
+    /// limit ([`DEFAULT_BUFFER_SIZE`](crate::framer::DEFAULT_BUFFER_SIZE)).
+    pub fn new(source: R, delimiter: D) -> Self {
+        Reader { source, core: ReadCore::new(delimiter) }
+    }
+
+    /// A reader that goes on from a [`Framer`]: its buffered bytes (cut
+    /// first) and its limit, with `delimiter`.
+    pub fn from_framer<D0: Delimiter>(source: R, framer: Framer<D0>, delimiter: D) -> Self {
+        Reader { source, core: ReadCore::from_framer(framer, delimiter) }
+    }
+
+    /// Sets the buffer limit, builder style (see [`Framer::with_buffer_size`]).
+    pub fn with_buffer_size(mut self, buffer_size: usize) -> Self {
+        self.core.framer_mut().set_buffer_size(buffer_size);
+        self
+    }
+
+    /// Sets how many bytes one read asks for at most (default
+    /// [`DEFAULT_READ_SIZE`](crate::io::DEFAULT_READ_SIZE); never more than
+    /// the room left under the limit), builder style.
+    pub fn with_read_size(mut self, read_size: usize) -> Self {
+        self.core.set_read_size(read_size);
+        self
+    }
+
+    /// The next frame, reading from the source until one is buffered.
+    ///
+    /// `Ok(None)` means the source ended with nothing left over. The frame
+    /// borrows the reader's buffer. Errors are sticky, as on a [`Framer`].
+    ///
+    /// Cancel safe: if the future is dropped before it completes (in a
+    /// `tokio::select!`, say), no byte and no frame is lost; the next call
+    /// goes on where it stopped.
+    ///
+    /// Each frame is decoded twice (once to see that it is whole, once to
+    /// cut it: the borrow checker's price for returning a borrowed frame
+    /// from a read loop without `unsafe`; see [`crate::io`]).
+    /// [`for_each_frame`](Reader::for_each_frame) decodes each frame once.
+    pub async fn next_frame(&mut self) -> Result<Option<D::Output<'_>>, ReadError> {
+        loop {
+            match self.core.step()? {
+                Step::Ready => return Ok(self.core.take()?),
+                Step::End => return Ok(None),
+                Step::Read => self.fill().await?,
+            }
+        }
+    }
+
+    /// Hands every whole frame buffered to `f`, reading first if none is:
+    /// the batch counterpart of [`next_frame`](Reader::next_frame), which
+    /// decodes each frame once (see [`Framer::for_each_frame`]). Returns how
+    /// many frames `f` was given; `Ok(0)` only at a clean end of input.
+    /// Cancel safe, like `next_frame`.
+    ///
+    /// ```
+    /// use pants::{delimiter::Until, io::tokio::Reader};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), pants::io::ReadError> {
+    /// let mut reader = Reader::new(&b"a\nb\nc\n"[..], Until::lf());
+    /// let mut lines = Vec::new();
+    /// while reader.for_each_frame(|line| lines.push(line.to_vec())).await? > 0 {}
+    /// assert_eq!(lines, [b"a", b"b", b"c"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn for_each_frame<F: FnMut(D::Output<'_>)>(&mut self, mut f: F) -> Result<usize, ReadError> {
+        loop {
+            let frames = self.core.for_each_frame(&mut f)?;
+            if frames > 0 {
+                return Ok(frames);
+            }
+            match self.core.after_batch()? {
+                Step::End => return Ok(0),
+                _ => self.fill().await?,
+            }
+        }
+    }
+
+    /// One read into the buffer, never past the limit.
+    async fn fill(&mut self) -> Result<(), ReadError> {
+        let space = self.core.read_space()?;
+        let n = self.source.read(space).await?;
+        self.core.filled(n);
+        Ok(())
+    }
+
+    /// Switches to a delimiter of another type, keeping the bytes already
+    /// read (cut with the new delimiter), the limit and the read size: a
+    /// typestate transition like [`Framer::read_delimiter`].
+    pub fn read_delimiter<D2: Delimiter>(self, delimiter: D2) -> Reader<R, D2> {
+        Reader { source: self.source, core: self.core.read_delimiter(delimiter) }
+    }
+
+    /// Replaces the delimiter with another of the same type (see
+    /// [`Framer::set_delimiter`]).
+    pub fn set_delimiter(&mut self, delimiter: D) {
+        self.core.set_delimiter(delimiter);
+    }
+}
+
+impl<R, D: Delimiter> Reader<R, D> {
+    /// The delimiter.
+    pub fn delimiter(&self) -> &D {
+        self.core.delimiter()
+    }
+
+    /// The bytes read and not yet cut into frames.
+    pub fn buffered(&self) -> &[u8] {
+        self.core.framer().buffered()
+    }
+
+    /// Takes the buffered bytes out (to hand the connection to other code,
+    /// say), leaving the buffer empty.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        self.core.framer_mut().take_buffered()
+    }
+
+    /// The buffer limit as set.
+    pub fn buffer_size(&self) -> usize {
+        self.core.framer().buffer_size()
+    }
+
+    /// Sets the buffer limit (to go on after an overflow, say).
+    pub fn set_buffer_size(&mut self, buffer_size: usize) {
+        self.core.framer_mut().set_buffer_size(buffer_size);
+    }
+
+    /// How many bytes one read asks for at most.
+    pub fn read_size(&self) -> usize {
+        self.core.read_size()
+    }
+
+    /// Whether the source has reported its end (a read returned 0).
+    pub fn is_eof(&self) -> bool {
+        self.core.is_eof()
+    }
+
+    /// The source.
+    pub fn get_ref(&self) -> &R {
+        &self.source
+    }
+
+    /// The source, mutably (reading from it directly skips the buffer).
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.source
+    }
+
+    /// The source back; bytes buffered and not cut are dropped (take them
+    /// first with [`take_buffered`](Reader::take_buffered)).
+    pub fn into_inner(self) -> R {
+        self.source
+    }
+
+    /// The effective buffer limit (see [`Framer::limit`]).
+    pub fn limit(&self) -> usize {
+        self.core.framer().limit()
+    }
+}
+
+impl<R, D: Delimiter + core::fmt::Debug> core::fmt::Debug for Reader<R, D> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Reader")
+            .field("delimiter", self.core.delimiter())
+            .field("buffered", &self.core.framer().len())
+            .field("eof", &self.core.is_eof())
+            .finish_non_exhaustive()
+    }
+}
