@@ -479,3 +479,13 @@ fn reader_from_framer() {
         assert_eq!(reader.next_frame().await.unwrap(), None);
     });
 }
+
+/// `next_frame`'s future is `Send` when the source and the delimiter are:
+/// a reader can live in a task of tokio's multi-thread runtime.
+#[test]
+fn next_frame_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let mut reader = Reader::new(tokio::io::empty(), Until::lf());
+    let future = reader.next_frame();
+    assert_send(&future);
+}

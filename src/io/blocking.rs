@@ -30,7 +30,7 @@ use crate::error::PackError;
 use crate::framer::Framer;
 use crate::pack::Pack;
 
-use super::read_core::{ReadCore, Step};
+use super::read_core::{Next, ReadCore, Step};
 use super::write_buffer::{write_zero, WriteBuffer};
 use super::{ReadError, WriteError};
 
@@ -101,16 +101,29 @@ impl<R: Read, D: Delimiter> Reader<R, D> {
     /// `Ok(None)` means the source ended with nothing left over. The frame
     /// borrows the reader's buffer: drop it before the next call. Reads
     /// interrupted by a signal ([`ErrorKind::Interrupted`]) are retried.
-    /// Errors are sticky, as on a [`Framer`]. Each frame is decoded twice
-    /// (once to see it is whole, once to cut it; see the [module docs](super)):
-    /// [`for_each_frame`](Reader::for_each_frame) decodes once.
+    /// Errors are sticky, as on a [`Framer`]. Each frame is decoded once,
+    /// as by [`Framer::next_frame`].
+    #[allow(unsafe_code)] // one reborrow, argued at the block
     pub fn next_frame(&mut self) -> Result<Option<D::Output<'_>>, ReadError> {
         loop {
-            match self.core.step()? {
-                Step::Ready => return Ok(self.core.take()?),
-                Step::End => return Ok(None),
-                Step::Read => self.fill()?,
+            {
+                let core: *mut ReadCore<D> = &mut self.core;
+                // SAFETY: `core` is `&mut self.core`, which `&mut self` lets
+                // us use exclusively for the lifetime of the result. The
+                // reference made from it lives only in this block: a frame
+                // it returns is returned at once, and nothing else touches
+                // `self` before the function returns; otherwise the
+                // reference (and any borrow of the buffer) ends here, before
+                // `self` is used again below. Safe code that the borrow
+                // checker accepts would decode each frame twice; see
+                // `read_core`.
+                match unsafe { &mut *core }.next()? {
+                    Next::Frame(frame) => return Ok(Some(frame)),
+                    Next::End => return Ok(None),
+                    Next::Read => {}
+                }
             }
+            self.fill()?;
         }
     }
 

@@ -1,10 +1,10 @@
-//! The state both readers share: a [`Framer`] over a delimiter that can be
-//! asked, without consuming anything, whether a whole frame is buffered.
+//! The state both readers share: a [`Framer`], whether the source has
+//! ended, and how much to read at once.
 //!
-//! # Why a probe
+//! # Returning a borrowed frame from a read loop
 //!
 //! A reader's `next_frame` returns a frame borrowed from its buffer, or
-//! reads more and tries again. Written the obvious way,
+//! reads more and tries again:
 //!
 //! ```text
 //! loop {
@@ -13,27 +13,16 @@
 //! }
 //! ```
 //!
-//! the borrow checker (NLL, "problem case #3") keeps the framer borrowed
-//! for the whole function once one path returns the frame, so the read
-//! does not compile. Without `unsafe`, the frame that is returned must come
-//! from a call made only once it is known to succeed. So the reader first
-//! *probes*: [`ReadCore::step`] asks the framer for a frame with the
-//! delimiter in probe mode, in which a whole frame is reported as
-//! [`FrameError::NoProgress`] (zero bytes consumed, so the framer changes
-//! nothing and drops the frame) while an incomplete one goes through as
-//! usual (the framer records how many bytes it waits for, and the delimiter
-//! keeps its scan position). Then [`ReadCore::take`] cuts the frame for
-//! real, in a call whose result is always returned.
-//!
-//! The price: every frame handed out by `next_frame` is decoded twice (the
-//! probe, then the real cut). Waiting for bytes is not doubled (after an
-//! incomplete probe the framer does not decode again before the bytes it
-//! waits for have arrived). The batch methods (`for_each_frame`) decode each
-//! frame once; `BENCHMARKS.md` ("tokio reader") measures both.
+//! This is sound, but the borrow checker (NLL, "problem case #3", which
+//! Polonius accepts) keeps the framer borrowed for the whole function once
+//! one path returns the frame. The safe ways around it decode each frame
+//! twice (once to see that it is whole, once to cut it), which measured
+//! 0.53–0.74x the framer's speed (`BENCHMARKS.md`, "tokio reader"). So each
+//! reader's `next_frame` makes its one call to [`ReadCore::next`] through a
+//! reborrow that the compiler cannot check, with the argument for it beside
+//! it: one decode per frame, as in the framer.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use crate::delimiter::{Decoded, Delimiter};
+use crate::delimiter::Delimiter;
 use crate::error::FrameError;
 use crate::framer::Framer;
 
@@ -41,52 +30,11 @@ use crate::framer::Framer;
 /// limit caps it further): pants' stream read size.
 pub const DEFAULT_READ_SIZE: usize = 64 * 1024;
 
-/// A delimiter with a probe mode: see the [module docs](self).
-pub(crate) struct Peek<D> {
-    inner: D,
-    /// Reports whole frames with `consumed: 0` instead of cutting them. An
-    /// atomic (relaxed: one plain load and store) so that readers stay
-    /// `Sync`; it is set through `&self` because the framer only lends its
-    /// delimiter shared.
-    probing: AtomicBool,
-}
-
-impl<D> Peek<D> {
-    pub(crate) fn new(inner: D) -> Self {
-        Peek { inner, probing: AtomicBool::new(false) }
-    }
-}
-
-impl<D: Delimiter> Delimiter for Peek<D> {
-    type Output<'a> = D::Output<'a>;
-
-    #[inline]
-    fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<Decoded<D::Output<'a>>, FrameError> {
-        let decoded = self.inner.decode(buf)?;
-        match decoded {
-            // Zero bytes consumed: the framer returns `NoProgress` and
-            // changes nothing; the frame is dropped here.
-            Decoded::Frame { frame, .. } if *self.probing.get_mut() => Ok(Decoded::Frame { frame, consumed: 0 }),
-            decoded => Ok(decoded),
-        }
-    }
-
-    #[inline]
-    fn min_buffer(&self) -> usize {
-        self.inner.min_buffer()
-    }
-
-    #[inline]
-    fn reset(&mut self) {
-        self.inner.reset();
-    }
-}
-
-/// What a reader does next.
+/// What [`ReadCore::next`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// A whole frame is buffered: [`ReadCore::take`] cuts it.
-    Ready,
+pub(crate) enum Next<F> {
+    /// The next frame, cut from the buffer.
+    Frame(F),
     /// No whole frame: read into [`ReadCore::read_space`], then
     /// [`ReadCore::filled`].
     Read,
@@ -94,59 +42,60 @@ pub(crate) enum Step {
     End,
 }
 
+/// What a reader does after a batch found no frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Read more.
+    Read,
+    /// The input ended cleanly.
+    End,
+}
+
 /// A framer, whether the source has ended, and how much to read at once.
 pub(crate) struct ReadCore<D> {
-    framer: Framer<Peek<D>>,
+    framer: Framer<D>,
     eof: bool,
     read_size: usize,
 }
 
 impl<D: Delimiter> ReadCore<D> {
     pub(crate) fn new(delimiter: D) -> Self {
-        ReadCore { framer: Framer::new(Peek::new(delimiter)), eof: false, read_size: DEFAULT_READ_SIZE }
+        ReadCore { framer: Framer::new(delimiter), eof: false, read_size: DEFAULT_READ_SIZE }
     }
 
     /// Continues from `framer`'s buffered bytes and limit, with `delimiter`.
     pub(crate) fn from_framer<D0: Delimiter>(framer: Framer<D0>, delimiter: D) -> Self {
-        ReadCore { framer: framer.read_delimiter(Peek::new(delimiter)), eof: false, read_size: DEFAULT_READ_SIZE }
+        ReadCore { framer: framer.read_delimiter(delimiter), eof: false, read_size: DEFAULT_READ_SIZE }
     }
 
     /// Switches delimiter type, keeping the bytes, the limit, the read size
     /// and whether the source ended.
     pub(crate) fn read_delimiter<D2: Delimiter>(self, delimiter: D2) -> ReadCore<D2> {
-        ReadCore { framer: self.framer.read_delimiter(Peek::new(delimiter)), eof: self.eof, read_size: self.read_size }
+        ReadCore { framer: self.framer.read_delimiter(delimiter), eof: self.eof, read_size: self.read_size }
     }
 
     pub(crate) fn set_delimiter(&mut self, delimiter: D) {
-        self.framer.set_delimiter(Peek::new(delimiter));
+        self.framer.set_delimiter(delimiter);
     }
 
     pub(crate) fn delimiter(&self) -> &D {
-        &self.framer.delimiter().inner
+        self.framer.delimiter()
     }
 
-    /// Probes (see the [module docs](self)): whether a frame is ready, bytes
-    /// must be read, or the input is over. Errors are the framer's (sticky)
+    /// Cuts the next frame if one is buffered (one decode), or says to
+    /// read, or that the input is over. Errors are the framer's (sticky)
     /// and [`FrameError::Truncated`] at the end of the input.
     #[inline]
-    pub(crate) fn step(&mut self) -> Result<Step, FrameError> {
-        self.framer.delimiter().probing.store(true, Ordering::Relaxed);
-        let probe = self.framer.next_frame().map(|frame| frame.is_some());
-        self.framer.delimiter().probing.store(false, Ordering::Relaxed);
-        match probe {
-            // A whole frame (or a delimiter that really consumed nothing:
-            // the real cut reports it).
-            Err(FrameError::NoProgress) | Ok(true) => Ok(Step::Ready),
-            Err(e) => Err(e),
-            Ok(false) if self.eof => self.framer.finish().map(|()| Step::End),
-            Ok(false) => Ok(Step::Read),
+    pub(crate) fn next(&mut self) -> Result<Next<D::Output<'_>>, FrameError> {
+        // Read before the decode: the frame, if any, borrows the framer
+        // (and a decode that finds none consumes nothing).
+        let (eof, buffered) = (self.eof, self.framer.len());
+        match self.framer.next_frame()? {
+            Some(frame) => Ok(Next::Frame(frame)),
+            None if !eof => Ok(Next::Read),
+            None if buffered == 0 => Ok(Next::End),
+            None => Err(FrameError::Truncated { buffered }),
         }
-    }
-
-    /// Cuts the frame [`step`](ReadCore::step) found.
-    #[inline]
-    pub(crate) fn take(&mut self) -> Result<Option<D::Output<'_>>, FrameError> {
-        self.framer.next_frame()
     }
 
     /// Cuts every whole frame buffered, each once; see
@@ -168,8 +117,8 @@ impl<D: Delimiter> ReadCore<D> {
 
     /// Where the next read goes: at most the read size, and never past the
     /// limit, so a peer cannot make the reader buffer more than the limit.
-    /// Not empty: `step` reports an overflow rather than `Read` when the
-    /// buffer is full.
+    /// An overflow when the buffer is full (the framer reports it too, once
+    /// it has decoded).
     #[inline]
     pub(crate) fn read_space(&mut self) -> Result<&mut [u8], FrameError> {
         let limit = self.framer.limit();
@@ -192,11 +141,11 @@ impl<D: Delimiter> ReadCore<D> {
         }
     }
 
-    pub(crate) fn framer(&self) -> &Framer<Peek<D>> {
+    pub(crate) fn framer(&self) -> &Framer<D> {
         &self.framer
     }
 
-    pub(crate) fn framer_mut(&mut self) -> &mut Framer<Peek<D>> {
+    pub(crate) fn framer_mut(&mut self) -> &mut Framer<D> {
         &mut self.framer
     }
 
@@ -216,7 +165,7 @@ impl<D: Delimiter> ReadCore<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delimiter::{Count, Until};
+    use crate::delimiter::{Count, Decoded, Until};
     use crate::io::blocking::Reader;
 
     /// Counts its decodes.
@@ -234,47 +183,42 @@ mod tests {
     }
 
     #[test]
-    fn next_frame_decodes_each_frame_twice_and_for_each_frame_once() {
+    fn next_frame_and_for_each_frame_decode_each_frame_once() {
         let input = b"a\nb\nc\nd\n";
         let mut reader = Reader::new(&input[..], Counting(Until::lf(), 0));
         for _ in 0..4 {
             assert!(reader.next_frame().unwrap().is_some());
         }
-        // 4 frames x (probe + cut), then the read that finds the end: one
-        // probe of an empty buffer before it and one after.
         assert_eq!(reader.next_frame().unwrap(), None);
-        assert_eq!(reader.delimiter().1, 4 * 2 + 2);
+        // One decode of the empty buffer before the first read, one per
+        // frame, and one that finds no more before the read that ends it.
+        assert_eq!(reader.delimiter().1, 1 + 4 + 1);
 
         let mut reader = Reader::new(&input[..], Counting(Until::lf(), 0));
         assert_eq!(reader.for_each_frame(|_| ()).unwrap(), 4);
-        // One decode of the empty buffer before the read, then one per
-        // frame and one that finds no more.
         assert_eq!(reader.delimiter().1, 1 + 4 + 1);
     }
 
     #[test]
-    fn the_probe_waits_for_what_the_delimiter_asked_for() {
-        // A 10-byte frame read one byte at a time: the first probe learns
-        // that 10 bytes are needed, and no decode happens before they are in.
+    fn no_decode_before_what_the_delimiter_asked_for_is_in() {
+        // A 10-byte frame read one byte at a time: the first decode learns
+        // that 10 bytes are needed, and the next happens once they are in.
         let input = [7u8; 10];
         let mut reader = Reader::new(&input[..], Counting(Count::new(10).unwrap(), 0)).with_read_size(1);
         assert_eq!(reader.next_frame().unwrap(), Some(&input[..]));
-        // Empty buffer (1), all ten bytes in: probe (2) and cut (3).
-        assert_eq!(reader.delimiter().1, 3);
+        assert_eq!(reader.delimiter().1, 2);
     }
 
     #[test]
-    fn a_probe_consumes_nothing() {
+    fn next_cuts_frames_then_asks_to_read_then_ends() {
         let mut core = ReadCore::new(Until::lf());
-        core.framer_mut().push(b"x\ny\n");
-        assert_eq!(core.step(), Ok(Step::Ready));
-        assert_eq!(core.step(), Ok(Step::Ready));
-        assert_eq!(core.framer().buffered(), b"x\ny\n");
-        assert_eq!(core.take(), Ok(Some(&b"x"[..])));
-        assert_eq!(core.step(), Ok(Step::Ready));
-        assert_eq!(core.take(), Ok(Some(&b"y"[..])));
-        assert_eq!(core.step(), Ok(Step::Read));
+        core.framer_mut().push(b"x\ny\nz");
+        assert_eq!(core.next(), Ok(Next::Frame(&b"x"[..])));
+        assert_eq!(core.next(), Ok(Next::Frame(&b"y"[..])));
+        assert_eq!(core.next(), Ok(Next::Read));
         core.filled(0);
-        assert_eq!(core.step(), Ok(Step::End));
+        assert_eq!(core.next(), Err(FrameError::Truncated { buffered: 1 }));
+        core.framer_mut().clear();
+        assert_eq!(core.next(), Ok(Next::End));
     }
 }

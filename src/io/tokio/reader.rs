@@ -4,7 +4,7 @@ use ::tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::delimiter::Delimiter;
 use crate::framer::Framer;
-use crate::io::read_core::{ReadCore, Step};
+use crate::io::read_core::{Next, ReadCore, Step};
 use crate::io::ReadError;
 
 /// Typed frames from a tokio [`AsyncRead`] (a `TcpStream`, a `UnixStream`,
@@ -82,17 +82,28 @@ impl<R: AsyncRead + Unpin, D: Delimiter> Reader<R, D> {
     /// `tokio::select!`, say), no byte and no frame is lost; the next call
     /// goes on where it stopped.
     ///
-    /// Each frame is decoded twice (once to see that it is whole, once to
-    /// cut it: the borrow checker's price for returning a borrowed frame
-    /// from a read loop without `unsafe`; see [`crate::io`]).
-    /// [`for_each_frame`](Reader::for_each_frame) decodes each frame once.
+    /// Each frame is decoded once, as by [`Framer::next_frame`].
+    #[allow(unsafe_code)] // one reborrow, argued at the block
     pub async fn next_frame(&mut self) -> Result<Option<D::Output<'_>>, ReadError> {
         loop {
-            match self.core.step()? {
-                Step::Ready => return Ok(self.core.take()?),
-                Step::End => return Ok(None),
-                Step::Read => self.fill().await?,
+            {
+                let core: *mut ReadCore<D> = &mut self.core;
+                // SAFETY: `core` is `&mut self.core`, which `&mut self` lets
+                // us use exclusively for the lifetime of the result. The
+                // reference made from it lives only in this block: a frame
+                // it returns is returned at once, and nothing else touches
+                // `self` before the function returns; otherwise the
+                // reference (and any borrow of the buffer) ends here, before
+                // `self` is used again below. Safe code that the borrow
+                // checker accepts would decode each frame twice; see
+                // `read_core`.
+                match unsafe { &mut *core }.next()? {
+                    Next::Frame(frame) => return Ok(Some(frame)),
+                    Next::End => return Ok(None),
+                    Next::Read => {}
+                }
             }
+            self.fill().await?;
         }
     }
 
