@@ -40,6 +40,13 @@
 //! * `std` (default): everything that needs an operating system.
 //! * `regex` (default, needs `std`): [`delimiter::RegexSearch`] and [`delimiter::RegexMatch`].
 //! * `binrw` (default, needs `std`): [`delimiter::Binrw`] and [`pack::Binrw`].
+//! * `tls` (default, needs `std`): TLS on streams and servers (rustls).
+//! * `tracing` (needs `std`): a `tracing` span per stream and server, with
+//!   events for connects, TLS handshakes, closes (with the stream's
+//!   counters) and errors, alongside the `log` output, which stays as it
+//!   is; the `guide` module's section 10 shows it. Without the feature, none
+//!   of it is compiled in. The per-stream counters (`StreamCounters`) are
+//!   always there.
 // Built without a feature, its items are linked on docs.rs instead.
 #![cfg_attr(
     not(feature = "regex"),
@@ -95,9 +102,9 @@ pub use engine::{Engine, Remote, ShutdownSummary, TimerId};
 #[cfg(feature = "std")]
 pub use error::StreamError;
 #[cfg(feature = "std")]
-pub use server::{Server, ServerHandler};
+pub use server::{Server, ServerCounters, ServerHandler};
 #[cfg(feature = "std")]
-pub use stream::{AnyDelimiter, Handler, Read, ReadBy, Stream, StreamBuilder, StreamId};
+pub use stream::{AnyDelimiter, Handler, Read, ReadBy, Stream, StreamBuilder, StreamCounters, StreamId};
 #[cfg(feature = "std")]
 pub use workers::{WorkerGroup, Workers, WorkersError};
 

@@ -14,6 +14,7 @@ use super::core::{Core, State};
 use super::socket::Socket;
 #[cfg(feature = "tls")]
 use super::tls_state::begin_tls;
+use super::trace;
 use super::Handler;
 use crate::error::StreamError;
 use crate::Address;
@@ -38,6 +39,7 @@ pub(super) fn drop_socket(core: &mut Core) {
 /// Starts a connection attempt (resolving first, for host names).
 pub(super) fn connect<H: Handler>(core: &mut Core, address: Address) -> Result<(), StreamError> {
     core.target = address.to_string();
+    trace::connecting(core);
     #[cfg(feature = "tls")]
     if core.tls_host.is_none() {
         core.tls_host = match &address {
@@ -148,6 +150,7 @@ pub(super) fn check_connect(core: &mut Core) {
             }
             core.last_read = Instant::now();
             core.last_activity = core.last_read;
+            trace::connected(core);
         }
         Ok(false) => {}
         Err(e) => {
@@ -159,6 +162,7 @@ pub(super) fn check_connect(core: &mut Core) {
                 fail_connect(core, e);
             } else {
                 log::debug!("stream {}: {} failed ({e}); trying the next address", core.id, core.target);
+                trace::connect_retry(core, &e);
                 drop_socket(core);
                 try_next_target(core, next);
             }
@@ -183,6 +187,7 @@ pub(super) fn attach(
     core.owe_on_connect = true;
     core.readable = true;
     core.writable = true;
+    trace::connected(core);
     #[cfg(feature = "tls")]
     begin_tls(core)?;
     core.engine.mark_ready(core.id);
