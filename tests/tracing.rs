@@ -330,7 +330,26 @@ fn errors_are_events_in_the_streams_span() {
             read_all(socket)
         });
         wait(&engine, "the three peers", || overflow.is_finished() && truncated.is_finished() && silent.is_finished());
-        wait(&engine, "every stream to go", || engine.channel_count() == 1);
+
+        // A read error: the peer resets the connection once its line is read.
+        let plain = Server::from_fn(|_| Some(Stream::new(Lines).read_delimiter(Until::lf())))
+            .listen(&engine, "127.0.0.1:0")
+            .unwrap();
+        let plain_address = address_of(&engine, plain);
+        let (read_tx, read_rx) = std::sync::mpsc::channel::<()>();
+        let resetter = peer(move || {
+            let mut socket = std::net::TcpStream::connect(plain_address).unwrap();
+            socket.write_all(b"line\n").unwrap();
+            read_rx.recv_timeout(IO_TIMEOUT).unwrap();
+            rustix::net::sockopt::set_socket_linger(&socket, Some(Duration::ZERO)).unwrap();
+            drop(socket); // RST
+        });
+        wait(&engine, "the line to be read", || {
+            engine.connections(plain).unwrap().first().is_some_and(|id| engine.counters(*id).unwrap().frames_read == 1)
+        });
+        read_tx.send(()).unwrap();
+        common::join(&engine, resetter);
+        wait(&engine, "every stream to go", || engine.channel_count() == 2);
 
         let (span, _) = capture.stream_span(refused);
         let failed = capture.event_in(span, "connect failed");
@@ -354,7 +373,7 @@ fn errors_are_events_in_the_streams_span() {
             .map(|e| e.fields["kind"].clone())
             .collect();
         kinds.sort();
-        assert_eq!(kinds, ["overflow", "timeout", "truncated"]);
+        assert_eq!(kinds, ["overflow", "read", "timeout", "truncated"]);
         assert!(capture.0.lock().unwrap().stack.is_empty());
     });
 }
@@ -395,9 +414,10 @@ fn tls_handshakes_are_events_with_what_they_negotiated() {
         for id in [client, accepted] {
             let (span, _) = capture.stream_span(id);
             let messages = capture.messages_in(span);
+            let connected = messages.iter().position(|m| m == "connected");
             let started = messages.iter().position(|m| m == "TLS handshake started");
             let done = messages.iter().position(|m| m == "TLS handshake complete");
-            assert!(started.is_some() && started < done, "{messages:?}");
+            assert!(connected.is_some() && connected < started && started < done, "{messages:?}");
             let complete = capture.event_in(span, "TLS handshake complete");
             assert_eq!(complete.fields["version"], "TLSv1_3");
             assert!(complete.fields["cipher"].starts_with("TLS13_"), "{complete:?}");

@@ -140,6 +140,7 @@ pub(super) fn check_connect(core: &mut Core) {
             socket.set_nodelay();
             core.state = State::Open;
             core.owe_on_connect = true;
+            trace::connected(core);
             #[cfg(feature = "tls")]
             if let Err(e) = begin_tls(core) {
                 // The TLS asked for cannot run (a name that is no valid
@@ -150,7 +151,6 @@ pub(super) fn check_connect(core: &mut Core) {
             }
             core.last_read = Instant::now();
             core.last_activity = core.last_read;
-            trace::connected(core);
         }
         Ok(false) => {}
         Err(e) => {
