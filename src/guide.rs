@@ -287,7 +287,82 @@
     doc = "\n\n[TlsClient]: https://docs.rs/pants/latest/pants/tls/struct.TlsClient.html\n[builder-tls]: https://docs.rs/pants/latest/pants/struct.StreamBuilder.html#method.tls\n[TlsServer]: https://docs.rs/pants/latest/pants/tls/struct.TlsServer.html\n[server-tls]: https://docs.rs/pants/latest/pants/server/struct.ServerBuilder.html#method.tls\n[start-tls]: https://docs.rs/pants/latest/pants/struct.Stream.html#method.start_tls\n[plaintext]: https://docs.rs/pants/latest/pants/tls/enum.TlsError.html#variant.PlaintextAfterStartTls"
 )]
 //!
-//! ## 10. For Pants users: what behaves differently
+//! ## 10. Observing streams: counters and tracing
+//!
+//! Every stream counts what it moves, for the price of an integer add per
+//! read, write and frame: [`Stream::counters`](crate::Stream::counters) in
+//! its callbacks (in `on_close`, the totals of its life) and
+//! [`Engine::counters`](crate::Engine::counters) by id from outside them
+//! give a [`StreamCounters`](crate::StreamCounters): bytes read, bytes
+//! written (application bytes: the plaintext over TLS), frames delivered to
+//! `on_read`, and bytes queued. A server counts the peers it accepted and
+//! refused ([`ServerCounters`](crate::ServerCounters)).
+//!
+//! ```
+//! use pants::{delimiter::Until, Engine, Handler, Read, Server, Stream, StreamCounters};
+//! use std::{cell::Cell, io::Write, rc::Rc};
+//!
+//! /// Reads lines; keeps its counters at close.
+//! struct Meter {
+//!     at_close: Rc<Cell<Option<StreamCounters>>>,
+//! }
+//!
+//! impl Handler for Meter {
+//!     fn on_close(&mut self, stream: &mut Stream<Self>) {
+//!         self.at_close.set(Some(stream.counters()));
+//!     }
+//! }
+//!
+//! impl Read<Until> for Meter {
+//!     fn on_read(&mut self, stream: &mut Stream<Self, Until>, _line: &[u8]) {
+//!         let _ = stream.send(b"+"); // "+\r\n"
+//!     }
+//! }
+//!
+//! let engine = Engine::new()?;
+//! let at_close = Rc::new(Cell::new(None));
+//! let kept = at_close.clone();
+//! let server = Server::from_fn(move |_| Some(Stream::new(Meter { at_close: kept.clone() }).read_delimiter(Until::crlf())))
+//!     .listen(&engine, "127.0.0.1:0")?;
+//! let pants::Address::Ip(address) = engine.local_address(server)? else { unreachable!() };
+//! let mut peer = std::net::TcpStream::connect(address)?;
+//! peer.write_all(b"one\r\ntwo\r\n")?;
+//! peer.shutdown(std::net::Shutdown::Write)?; // the server replies, then closes
+//! engine.run_until(std::time::Duration::from_secs(10), || at_close.get().is_some())?;
+//! let counters = at_close.get().unwrap();
+//! assert_eq!((counters.bytes_read, counters.frames_read, counters.bytes_written), (10, 2, 6));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! With the `tracing` feature, each stream has a [`tracing`](https://docs.rs/tracing) span, made
+//! once and entered while the engine works on the stream, its callbacks
+//! included: named `stream`, target `pants::stream`, level INFO, with the
+//! fields `id` (as [`StreamId`](crate::StreamId) displays), `side`
+//! (`client`, `accepted` or `attached`) and `peer` (recorded once known).
+//! A server's span is `server` (target `pants::server`: `id`, `local`), and
+//! the streams it accepts are its children. Inside them come these events
+//! (`log` goes on logging what it did; both can be on):
+//!
+//! | event (message) | level | fields |
+//! |---|---|---|
+//! | `connecting` | DEBUG | `address` |
+//! | `connect attempt failed, trying the next address` | DEBUG | `address`, `error` |
+//! | `connected` (connected, accepted or attached) | DEBUG | |
+//! | `connect failed` | WARN | `address`, `error` |
+//! | `TLS handshake started`, `TLS handshake complete` | DEBUG | `version`, `cipher` (complete) |
+//! | `error` | WARN | `kind` (`read`, `write`, `file`, `frame`, `overflow`, `truncated`, `timeout`, `tls`, `tls_handshake`), `error` |
+//! | `handler panicked` | ERROR | `panic` |
+//! | `closed` | DEBUG | `graceful`, `bytes_read`, `bytes_written`, `frames_read`, `unsent` |
+//! | server: `listening`, `closed` (`accepted`, `refused`); `refused ...` | DEBUG | `peer` |
+//! | server: `accept failed`, `an accepted connection could not run` | WARN | `error` |
+//!
+//! Any subscriber shows them; with `tracing-subscriber`,
+//! `tracing_subscriber::fmt().with_env_filter("pants=debug").init()`
+//! prints each event with its stream's span, as
+//! `stream{id=#1.0 side=accepted peer=127.0.0.1:50312}: closed graceful=true ...`.
+//! Without the feature, none of this is compiled.
+//!
+//! ## 11. For Pants users: what behaves differently
 //!
 //! Python's Pants 1.0 had bugs and surprises that a port should not carry
 //! over. This is what pants does instead:

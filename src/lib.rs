@@ -54,6 +54,13 @@
 //! * `tokio` (needs `std`): [`io::tokio`][io-tokio], typed and borrowed frames over tokio's
 //!   `AsyncRead`/`AsyncWrite`, and pants' delimiters as a tokio-util codec.
 //!   Without it, [`io`][io] still has the blocking `std::io` adapters.
+//! * `tls` (default, needs `std`): TLS on streams and servers (rustls).
+//! * `tracing` (needs `std`): a `tracing` span per stream and server, with
+//!   events for connects, TLS handshakes, closes (with the stream's
+//!   counters) and errors, alongside the `log` output, which stays as it
+//!   is; the `guide` module's section 10 shows it. Without the feature, none
+//!   of it is compiled in. The per-stream counters (`StreamCounters`) are
+//!   always there.
 // Built without a feature, its items are linked on docs.rs instead.
 #![cfg_attr(
     not(feature = "regex"),
@@ -128,9 +135,9 @@ pub use engine::{Engine, Remote, ShutdownSummary, TimerId};
 #[cfg(feature = "std")]
 pub use error::StreamError;
 #[cfg(feature = "std")]
-pub use server::{Server, ServerHandler};
+pub use server::{Server, ServerCounters, ServerHandler};
 #[cfg(feature = "std")]
-pub use stream::{AnyDelimiter, Handler, Read, ReadBy, Stream, StreamBuilder, StreamId};
+pub use stream::{AnyDelimiter, Handler, Read, ReadBy, Stream, StreamBuilder, StreamCounters, StreamId};
 #[cfg(feature = "std")]
 pub use workers::{WorkerGroup, WorkerStreamId, Workers, WorkersError};
 

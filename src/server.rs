@@ -176,6 +176,47 @@ pub struct Server {
     connections: Rc<Connections>,
     local: Option<Address>,
     closing: Option<Closing>,
+    /// Peers taken from the listener and run (or handed off), and refused.
+    accepted: u64,
+    refused: u64,
+}
+
+/// What a server has accepted so far, as [`Server::counters`] and
+/// [`Engine::server_counters`] report it: a copy, taken when asked for.
+///
+/// ```
+/// use pants::{delimiter::Raw, Engine, Handler, Read, Server, Stream};
+///
+/// struct Quiet;
+/// impl Handler for Quiet {}
+/// impl Read<Raw> for Quiet {
+///     fn on_read(&mut self, _stream: &mut Stream<Self, Raw>, _chunk: &[u8]) {}
+/// }
+///
+/// let engine = Engine::new()?;
+/// let server = Server::from_fn(|_| Some(Stream::new(Quiet))).listen(&engine, "127.0.0.1:0")?;
+/// let pants::Address::Ip(address) = engine.local_address(server)? else { unreachable!() };
+/// let _peer = std::net::TcpStream::connect(address)?;
+/// engine.run_until(std::time::Duration::from_secs(10), || {
+///     engine.server_counters(server).is_ok_and(|c| c.accepted == 1)
+/// })?;
+/// let counters = engine.server_counters(server)?;
+/// assert_eq!((counters.accepted, counters.refused, counters.open), (1, 0, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ServerCounters {
+    /// Connections taken from the listener and run as streams (or handed
+    /// to a worker, for [`WorkerGroup::listen_round_robin`](crate::WorkerGroup::listen_round_robin)).
+    pub accepted: u64,
+    /// Connections closed as soon as they were accepted: refused at the
+    /// [`max_connections`](ServerBuilder::max_connections) limit, or by
+    /// [`on_accept`](ServerHandler::on_accept) returning `None`.
+    pub refused: u64,
+    /// Connections this server accepted that are open now (as
+    /// [`Server::connection_count`] says).
+    pub open: usize,
 }
 
 /// How a server was asked to close.
@@ -280,6 +321,12 @@ impl Server {
     /// called.
     pub fn is_closing(&self) -> bool {
         self.closing.is_some()
+    }
+
+    /// How many peers this server has accepted and refused, and how many of
+    /// its connections are open (see [`ServerCounters`]).
+    pub fn counters(&self) -> ServerCounters {
+        ServerCounters { accepted: self.accepted, refused: self.refused, open: self.connections.len() }
     }
 }
 
@@ -387,7 +434,22 @@ impl<S: ServerHandler> ServerBuilder<S> {
             let connections = Rc::new(Connections { server: id, ids: RefCell::default(), waiting: Default::default() });
             Box::new(ServerChannel {
                 handler,
-                server: Server { engine: engine.handle(), id, connections, local, closing: None },
+                #[cfg(feature = "tracing")]
+                span: tracing::info_span!(
+                    target: "pants::server",
+                    "server",
+                    id = %id,
+                    local = local.as_ref().map(tracing::field::display),
+                ),
+                server: Server {
+                    engine: engine.handle(),
+                    id,
+                    connections,
+                    local,
+                    closing: None,
+                    accepted: 0,
+                    refused: 0,
+                },
                 limit,
                 listener: Some(listener),
                 hand_off,
@@ -512,6 +574,9 @@ struct ServerChannel<S> {
     poisoned: bool,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsOptions>,
+    /// The server's `tracing` span, entered while the engine works on it.
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
 }
 
 impl<S> Drop for ServerChannel<S> {
@@ -563,31 +628,47 @@ impl<S: ServerHandler> ServerChannel<S> {
             let Some(listener) = self.listener.as_ref() else { return };
             match listener.accept() {
                 Ok((socket, peer)) if self.hand_off.is_some() => {
+                    self.server.accepted += 1;
                     if let Some(hand_off) = &mut self.hand_off {
                         hand_off(socket, peer);
                     }
                 }
                 Ok((socket, peer)) if full.is_some() => {
                     drop(socket);
+                    self.server.refused += 1;
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(target: "pants::server", %peer, "refused: at the connection limit");
                     self.call(|h, s| h.on_refuse(s, &peer));
                 }
                 Ok((socket, peer)) => {
-                    let Some(Some(builder)) = self.call(|h, s| h.on_accept(s, &peer)) else { continue };
+                    let Some(Some(builder)) = self.call(|h, s| h.on_accept(s, &peer)) else {
+                        self.server.refused += 1;
+                        #[cfg(feature = "tracing")]
+                        tracing::debug!(target: "pants::server", %peer, "refused by on_accept");
+                        continue;
+                    };
+                    self.server.accepted += 1;
                     #[cfg(feature = "tls")]
                     let builder = builder.default_tls(self.tls.as_ref());
                     if let Err(e) = builder.attach(engine, socket, Some(self.server.connections.clone())) {
+                        #[cfg(feature = "tracing")]
+                        tracing::warn!(target: "pants::server", %peer, error = %e, "an accepted connection could not run");
                         self.call(|h, s| h.on_error(s, e));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if out_of_resources(&e) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::warn!(target: "pants::server", error = %e, "accept failed; backing off");
                     self.call(|h, s| h.on_error(s, StreamError::Accept(e)));
                     let id = self.server.id;
                     engine.defer(ACCEPT_BACKOFF, move |engine| engine.mark_ready(id));
                     return;
                 }
                 Err(e) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::warn!(target: "pants::server", error = %e, "accept failed");
                     self.call(|h, s| h.on_error(s, StreamError::Accept(e)));
                 }
             }
@@ -614,6 +695,13 @@ impl<S: ServerHandler> ServerChannel<S> {
             return;
         }
         self.closed = true;
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            target: "pants::server",
+            accepted = self.server.accepted,
+            refused = self.server.refused,
+            "closed"
+        );
         self.server.connections.waiting.set(false);
         for id in self.server.connections() {
             let _ = engine.close_stream(id, true);
@@ -637,6 +725,8 @@ impl<S: ServerHandler> ServerChannel<S> {
     fn drive(&mut self, engine: &Engine) {
         if self.owe_on_listen {
             self.owe_on_listen = false;
+            #[cfg(feature = "tracing")]
+            tracing::debug!(target: "pants::server", "listening");
             self.call(|h, s| h.on_listen(s));
         }
         self.accept(engine);
@@ -700,9 +790,33 @@ impl<S: ServerHandler> Channel for ServerChannel<S> {
         self.server.closing = Some(Closing::Close);
         self.settle(engine);
     }
+
+    fn server_counters(&self) -> Option<ServerCounters> {
+        Some(self.server.counters())
+    }
+
+    #[cfg(feature = "tracing")]
+    fn enter_span(&mut self) -> bool {
+        self.span.with_subscriber(|(id, dispatch)| dispatch.enter(id)).is_some()
+    }
+
+    #[cfg(feature = "tracing")]
+    fn exit_span(&mut self, entered: bool) {
+        if entered {
+            self.span.with_subscriber(|(id, dispatch)| dispatch.exit(id));
+        }
+    }
 }
 
 impl Engine {
+    /// The counters of server `id` (see [`ServerCounters`]);
+    /// [`StreamError::WrongHandler`] for a stream (see
+    /// [`counters`](Engine::counters)), [`StreamError::Busy`] from inside
+    /// the server's own callbacks, which have [`Server::counters`].
+    pub fn server_counters(&self, id: StreamId) -> Result<ServerCounters, StreamError> {
+        self.with_channel(id, |channel, _| channel.server_counters())?.ok_or(StreamError::WrongHandler(id))
+    }
+
     /// Runs `f` with server `id`'s handler and [`Server`] (to count or list
     /// its connections, broadcast, or close it from outside its callbacks).
     pub fn with_server<S: ServerHandler, R>(

@@ -589,7 +589,7 @@ impl WorkerGroup {
                 let accept = Arc::clone(&accept);
                 remotes[next % remotes.len()].post(move |engine| {
                     let Some(builder) = accept(&peer) else { return };
-                    if let Err(e) = builder.attach(engine, socket, None) {
+                    if let Err(e) = builder.attach_as(engine, socket, None, crate::stream::Side::Accepted) {
                         log::warn!("a connection from {peer} handed to this worker failed: {e}");
                     }
                 });

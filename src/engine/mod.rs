@@ -614,12 +614,19 @@ impl Engine {
         f: impl FnOnce(&mut dyn Channel, &Engine) -> R,
     ) -> Result<R, StreamError> {
         let mut channel = self.inner.channels.borrow_mut().take(id)?;
+        // The channel's span (feature `tracing`) is entered around all of it.
+        #[cfg(feature = "tracing")]
+        let entered = channel.enter_span();
+        #[cfg(not(feature = "tracing"))]
+        let entered = false;
         let result = f(&mut *channel, self);
-        self.put_back(id, channel);
+        self.put_back(id, channel, entered);
         Ok(result)
     }
 
-    fn put_back(&self, id: StreamId, mut channel: Box<dyn Channel>) {
+    /// Runs what was deferred for `id`, exits its span (if `entered`), and
+    /// returns it to its slot, or drops it once done.
+    fn put_back(&self, id: StreamId, mut channel: Box<dyn Channel>, entered: bool) {
         loop {
             let ops = self.take_deferred(id);
             if ops.is_empty() {
@@ -629,6 +636,10 @@ impl Engine {
                 op(&mut *channel, self);
             }
         }
+        #[cfg(feature = "tracing")]
+        channel.exit_span(entered);
+        #[cfg(not(feature = "tracing"))]
+        let _ = entered;
         if channel.is_done() || self.is_torn_down() {
             self.inner.channels.borrow_mut().remove(id);
             // Dropping may run user code (a handler's Drop): outside borrows.

@@ -34,6 +34,25 @@ pub(crate) trait Channel: Any {
     /// At a shutdown's deadline: closes at once, whatever it was doing.
     /// For a stream that had not finished closing, the bytes it dropped.
     fn cut_off(&mut self, engine: &Engine) -> Option<u64>;
+    /// A stream's counters; `None` for a server.
+    fn counters(&self) -> Option<crate::stream::StreamCounters> {
+        None
+    }
+    /// A server's counters; `None` for a stream.
+    fn server_counters(&self) -> Option<crate::server::ServerCounters> {
+        None
+    }
+    /// Enters the channel's `tracing` span (while the engine works on it);
+    /// whether it did, for [`exit_span`](Channel::exit_span).
+    #[cfg(feature = "tracing")]
+    fn enter_span(&mut self) -> bool {
+        false
+    }
+    /// Exits the span if [`enter_span`](Channel::enter_span) entered it.
+    #[cfg(feature = "tracing")]
+    fn exit_span(&mut self, entered: bool) {
+        let _ = entered;
+    }
 }
 
 enum Slot {

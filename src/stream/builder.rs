@@ -8,6 +8,7 @@ use super::connect;
 use super::core::Core;
 use super::reader::TypedReader;
 use super::socket::Socket;
+use super::trace::{Side, Trace};
 use super::{Handler, Read, ReadBy, Stream};
 use crate::delimiter::{Delimiter, Raw};
 use crate::engine::Engine;
@@ -128,11 +129,12 @@ impl<H: Handler, D: Delimiter + 'static> StreamBuilder<H, D> {
         &self.handler
     }
 
-    fn into_channel(self, engine: &Engine, id: StreamId) -> StreamChannel<H>
+    fn into_channel(self, engine: &Engine, id: StreamId, side: Side) -> StreamChannel<H>
     where
         H: Read<D>,
     {
         let mut core = Core::new(engine.handle(), id, self.buffer_size);
+        core.trace = Trace::stream(id, side);
         if let Some(limit) = self.write_limit {
             core.write_limit = limit;
         }
@@ -163,7 +165,7 @@ impl<H: Handler, D: Delimiter + 'static> StreamBuilder<H, D> {
         H: Read<D>,
     {
         let address = address.into();
-        let id = engine.insert(|id| Box::new(self.into_channel(engine, id)))?;
+        let id = engine.insert(|id| Box::new(self.into_channel(engine, id, Side::Client)))?;
         engine.with_stream::<H, _>(id, |_, stream| connect::connect::<H>(&mut stream.core, address))??;
         Ok(id)
     }
@@ -196,7 +198,24 @@ impl<H: Handler, D: Delimiter + 'static> StreamBuilder<H, D> {
     where
         H: Read<D>,
     {
-        let id = engine.insert(|id| Box::new(self.into_channel(engine, id)))?;
+        let side = if server.is_some() { Side::Accepted } else { Side::Attached };
+        self.attach_as(engine, socket, server, side)
+    }
+
+    /// [`attach`](StreamBuilder::attach), with the `side` its span names (a
+    /// connection a worker was handed is accepted, with no server of its
+    /// own).
+    pub(crate) fn attach_as(
+        self,
+        engine: &Engine,
+        socket: Socket,
+        server: Option<std::rc::Rc<crate::server::Connections>>,
+        side: Side,
+    ) -> Result<StreamId, StreamError>
+    where
+        H: Read<D>,
+    {
+        let id = engine.insert(|id| Box::new(self.into_channel(engine, id, side)))?;
         engine.with_stream::<H, _>(id, move |_, stream| connect::attach(&mut stream.core, socket, server))??;
         Ok(id)
     }

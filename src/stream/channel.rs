@@ -14,6 +14,7 @@ use super::core::{Close, Core, State};
 use super::reader::Reader;
 use super::timeouts::arm_timeouts;
 use super::tls_state::{tls_close_sent, tls_wants_write};
+use super::trace;
 use super::write::flush;
 use super::{Handler, Stream, Switch};
 use crate::engine::{panic_message, Channel, Engine, Readiness};
@@ -87,6 +88,7 @@ impl<H: Handler> StreamChannel<H> {
     pub(super) fn poison(&mut self, message: String) {
         let core = self.core();
         log::error!("stream {}: handler panicked, closing the stream: {message}", core.id);
+        trace::panicked(&message);
         core.poisoned = true;
         core.close = Some(Close::Now);
     }
@@ -112,6 +114,7 @@ impl<H: Handler> StreamChannel<H> {
         }
         if let State::Idle { failed } = &mut self.core().state {
             if let Some(error) = failed.take() {
+                trace::connect_failed(self.core(), &error);
                 self.call(|h, s| h.on_connect_error(s, error));
             }
         }
@@ -133,6 +136,7 @@ impl<H: Handler> StreamChannel<H> {
         #[cfg(feature = "tls")]
         if crate::tls::tls_error(&error).is_some() {
             if let Some(Ok(tls)) = error.into_inner().map(|inner| inner.downcast::<crate::tls::TlsError>()) {
+                trace::error("tls", &tls);
                 self.call(|h, s| h.on_ssl_error(s, *tls));
             }
             self.core().ask_close(Close::Now);
@@ -140,11 +144,15 @@ impl<H: Handler> StreamChannel<H> {
         }
         if error.get_ref().is_some_and(|inner| inner.is::<super::outbox::FileReadError>()) {
             if let Some(Ok(file)) = error.into_inner().map(|inner| inner.downcast::<super::outbox::FileReadError>()) {
-                self.call(|h, s| h.on_error(s, StreamError::File(file.0)));
+                let error = StreamError::File(file.0);
+                trace::error("file", &error);
+                self.call(|h, s| h.on_error(s, error));
             }
             return;
         }
-        self.call(|h, s| h.on_error(s, wrap(error)));
+        let error = wrap(error);
+        trace::error(if matches!(error, StreamError::Write(_)) { "write" } else { "read" }, &error);
+        self.call(|h, s| h.on_error(s, error));
     }
 
     /// After any callback: apply a delimiter switch made outside `on_read`,
@@ -250,6 +258,22 @@ impl<H: Handler> Channel for StreamChannel<H> {
 
     fn service(&mut self, _engine: &Engine) {
         self.drive();
+    }
+
+    fn counters(&self) -> Option<super::StreamCounters> {
+        Some(self.stream.as_ref()?.core.counters())
+    }
+
+    #[cfg(feature = "tracing")]
+    fn enter_span(&mut self) -> bool {
+        self.stream.as_mut().is_some_and(|stream| stream.core.trace.enter())
+    }
+
+    #[cfg(feature = "tracing")]
+    fn exit_span(&mut self, entered: bool) {
+        if let Some(stream) = self.stream.as_mut() {
+            stream.core.trace.exit(entered);
+        }
     }
 
     fn is_done(&self) -> bool {

@@ -9,6 +9,7 @@ use super::connect::drop_socket;
 use super::core::{Close, State, LINGER};
 #[cfg(feature = "tls")]
 use super::tls_state::Tls;
+use super::trace;
 use super::Handler;
 
 impl<H: Handler> StreamChannel<H> {
@@ -23,6 +24,8 @@ impl<H: Handler> StreamChannel<H> {
         core.state = State::Closed { lingering: false };
         core.close.get_or_insert(if graceful { Close::Flush } else { Close::Now });
         core.engine.note_closed(graceful);
+        // With the counters of its whole life (and what is dropped unsent).
+        trace::closed(core, graceful);
         for timer in core.timers.drain(..).chain(core.timeout_timer.take()) {
             core.engine.cancel(timer);
         }

@@ -13,6 +13,7 @@ use super::core::{Core, State};
 use super::socket::Socket;
 #[cfg(feature = "tls")]
 use super::tls_state::begin_tls;
+use super::trace;
 use super::Handler;
 use crate::error::StreamError;
 use crate::Address;
@@ -37,6 +38,7 @@ pub(super) fn drop_socket(core: &mut Core) {
 /// Starts a connection attempt (resolving first, for host names).
 pub(super) fn connect<H: Handler>(core: &mut Core, address: Address) -> Result<(), StreamError> {
     core.target = address.to_string();
+    trace::connecting(core);
     #[cfg(feature = "tls")]
     if core.tls_host.is_none() {
         core.tls_host = match &address {
@@ -137,6 +139,7 @@ pub(super) fn check_connect(core: &mut Core) {
             socket.set_nodelay();
             core.state = State::Open;
             core.owe_on_connect = true;
+            trace::connected(core);
             #[cfg(feature = "tls")]
             if let Err(e) = begin_tls(core) {
                 // The TLS asked for cannot run (a name that is no valid
@@ -158,6 +161,7 @@ pub(super) fn check_connect(core: &mut Core) {
                 fail_connect(core, e);
             } else {
                 log::debug!("stream {}: {} failed ({e}); trying the next address", core.id, core.target);
+                trace::connect_retry(core, &e);
                 drop_socket(core);
                 try_next_target(core, next);
             }
@@ -182,6 +186,7 @@ pub(super) fn attach(
     core.owe_on_connect = true;
     core.readable = true;
     core.writable = true;
+    trace::connected(core);
     #[cfg(feature = "tls")]
     begin_tls(core)?;
     core.engine.mark_ready(core.id);

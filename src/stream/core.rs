@@ -112,6 +112,10 @@ pub(crate) struct Core {
     /// The host name to verify the server's certificate against.
     #[cfg(feature = "tls")]
     pub(crate) tls_host: Option<String>,
+    /// Bytes and frames so far (see `counters`).
+    pub(crate) counters: super::counters::Counters,
+    /// The stream's `tracing` span (nothing without the feature).
+    pub(crate) trace: super::trace::Trace,
 }
 
 impl Core {
@@ -150,6 +154,8 @@ impl Core {
             tls: super::tls_state::Tls::Off,
             #[cfg(feature = "tls")]
             tls_host: None,
+            counters: Default::default(),
+            trace: super::trace::Trace::none(),
         }
     }
 

@@ -73,6 +73,7 @@ mod close;
 mod connect;
 mod core;
 mod memory;
+mod counters;
 mod outbox;
 mod read;
 mod reader;
@@ -81,6 +82,7 @@ mod timeouts;
 #[cfg(feature = "tls")]
 mod tls_io;
 mod tls_state;
+mod trace;
 mod write;
 
 use std::fmt;
@@ -90,7 +92,9 @@ use std::time::Duration;
 pub use crate::engine::StreamId;
 pub use builder::StreamBuilder;
 pub(crate) use memory::{MemorySocket, SharedPipe};
+pub use counters::StreamCounters;
 pub(crate) use socket::Socket;
+pub(crate) use trace::Side;
 
 use self::core::{Close, Core};
 use crate::delimiter::Delimiter;
@@ -365,6 +369,7 @@ impl<H: Handler, D> Stream<H, D> {
                 // caller's bytes (one copy fewer); the records go out with
                 // the batch's flush, and only what TLS refuses is queued.
                 let taken = session.encrypt(data);
+                self.core.counters.bytes_written += taken as u64;
                 data = &data[taken..];
                 self.core.owe_on_write = true;
                 if data.is_empty() {

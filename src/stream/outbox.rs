@@ -53,6 +53,8 @@ pub(crate) struct Outbox {
     head: usize,
     /// Bytes queued (files counted by what is left to send).
     queued: u64,
+    /// Bytes sent from the queue, ever.
+    sent: u64,
 }
 
 /// What a flush achieved.
@@ -71,6 +73,12 @@ impl Outbox {
 
     pub(crate) fn queued(&self) -> u64 {
         self.queued
+    }
+
+    /// Bytes that left the queue for the sink so far (not those dropped by
+    /// [`clear`](Outbox::clear)).
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent
     }
 
     /// The buffer that small writes go to (`spare` gives it storage when it
@@ -202,6 +210,7 @@ impl Outbox {
                             *offset += n as u64;
                             *remaining -= n as u64;
                             self.queued -= n as u64;
+                            self.sent += n as u64;
                             if *remaining == 0 {
                                 self.chunks.pop_front();
                             }
@@ -226,6 +235,7 @@ impl Outbox {
     /// Drops `n` sent bytes from the front (byte chunks, then the tail).
     fn consume(&mut self, mut n: usize, recycle: &mut dyn FnMut(Vec<u8>)) {
         self.queued -= n as u64;
+        self.sent += n as u64;
         while n > 0 {
             let front = match self.chunks.front() {
                 Some(Chunk::Bytes(b)) => b.len(),

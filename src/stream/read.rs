@@ -6,6 +6,7 @@ use std::io;
 use super::channel::StreamChannel;
 use super::core::Close;
 use super::reader::Dispatch;
+use super::trace;
 use super::Handler;
 use crate::error::{FrameError, StreamError};
 
@@ -79,6 +80,7 @@ impl<H: Handler> StreamChannel<H> {
                 }
                 Ok(n) => {
                     budget = budget.saturating_sub(n);
+                    stream.core.counters.bytes_read += n as u64;
                     stream.core.note_received();
                     if n < want && stream.core.drained_by_short_read() {
                         // The kernel had less than we asked for: the socket
@@ -122,10 +124,12 @@ impl<H: Handler> StreamChannel<H> {
                     return;
                 }
                 Dispatch::Error(error @ FrameError::Overflow { .. }) => {
+                    trace::error("overflow", &error);
                     self.call(|h, s| h.on_overflow_error(s, error));
                     return;
                 }
                 Dispatch::Error(error) => {
+                    trace::error("frame", &error);
                     self.call(|h, s| h.on_error(s, StreamError::Frame(error)));
                     return;
                 }
@@ -147,7 +151,9 @@ impl<H: Handler> StreamChannel<H> {
         let left = self.reader().buffered();
         if left > 0 {
             self.reader().clear();
-            self.call(|h, s| h.on_error(s, StreamError::Frame(FrameError::Truncated { buffered: left })));
+            let error = StreamError::Frame(FrameError::Truncated { buffered: left });
+            trace::error("truncated", &error);
+            self.call(|h, s| h.on_error(s, error));
         }
     }
 }

@@ -182,6 +182,7 @@ where
     H: Read<D>,
     D: Delimiter + 'static,
 {
+    stream.core.counters.frames_read += 1;
     if let Err(panic) = catch_unwind(AssertUnwindSafe(|| handler.on_read(stream, frame))) {
         return ControlFlow::Break(Dispatch::Panicked(panic_message(&*panic)));
     }

@@ -35,7 +35,9 @@ pub(super) fn arm_timeouts<H: Handler>(core: &mut Core) {
                 };
                 match expired {
                     Some(which) if matches!(stream.core.state, State::Open) => {
-                        handler.on_error(stream, StreamError::Timeout(which));
+                        let error = StreamError::Timeout(which);
+                        super::trace::error("timeout", &error);
+                        handler.on_error(stream, error);
                         if stream.core.close == Some(Close::Flush) && !stream.core.out.is_empty() {
                             // close() waits to flush: one more period, then it
                             // is given up (below) if the peer stays silent.
@@ -47,7 +49,9 @@ pub(super) fn arm_timeouts<H: Handler>(core: &mut Core) {
                     Some(which) if matches!(stream.core.state, State::Closing) => {
                         // close() has waited this long for a silent peer
                         // (Pants waited forever): drop what is queued.
-                        handler.on_error(stream, StreamError::Timeout(which));
+                        let error = StreamError::Timeout(which);
+                        super::trace::error("timeout", &error);
+                        handler.on_error(stream, error);
                         stream.close_now();
                     }
                     Some(_) => {}

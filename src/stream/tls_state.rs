@@ -104,6 +104,7 @@ pub(super) fn begin_tls(core: &mut Core) -> Result<(), crate::tls::TlsError> {
         TlsOptions::Server(server) => TlsSession::server(server)?,
     };
     core.tls = Tls::Handshaking(Box::new(session));
+    super::trace::tls_started(core);
     core.engine.mark_ready(core.id);
     Ok(())
 }
@@ -157,6 +158,7 @@ impl<H: Handler> StreamChannel<H> {
         match result {
             Ok(false) => {}
             Ok(true) => {
+                super::trace::tls_done(session);
                 core.tls.handshake_over();
                 // Application data may have come with the last flight.
                 core.readable = true;
@@ -164,6 +166,7 @@ impl<H: Handler> StreamChannel<H> {
             }
             Err(e) => {
                 core.tls.handshake_over();
+                super::trace::error("tls_handshake", &e);
                 match e.into_inner().map(|inner| inner.downcast::<crate::tls::TlsError>()) {
                     Some(Ok(tls)) => self.call(|h, s| h.on_ssl_handshake_error(s, *tls)),
                     Some(Err(other)) => self.call(|h, s| h.on_error(s, StreamError::Read(io::Error::other(other)))),
@@ -189,13 +192,16 @@ impl<H: Handler> StreamChannel<H> {
         if injected > 0 {
             self.reader().clear();
             self.core().tls = Tls::Off;
-            self.call(|h, s| h.on_ssl_error(s, crate::tls::TlsError::PlaintextAfterStartTls(injected)));
+            let error = crate::tls::TlsError::PlaintextAfterStartTls(injected);
+            super::trace::error("tls", &error);
+            self.call(|h, s| h.on_ssl_error(s, error));
             self.core().ask_close(Close::Now);
             return;
         }
         match begin_tls(self.core()) {
             Ok(()) => self.handshake(),
             Err(e) => {
+                super::trace::error("tls_handshake", &e);
                 self.call(|h, s| h.on_ssl_handshake_error(s, e));
                 self.core().ask_close(Close::Now);
             }

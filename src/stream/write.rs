@@ -27,6 +27,7 @@ pub(super) fn write_direct(core: &mut Core, data: &[u8]) -> usize {
                 if n > 0 {
                     core.note_sent();
                 }
+                core.counters.bytes_written += n as u64;
                 return n;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

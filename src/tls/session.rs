@@ -153,6 +153,13 @@ impl TlsSession {
         self.conn.send_close_notify();
     }
 
+    /// The protocol version and cipher suite negotiated (without the
+    /// copies [`info`](TlsSession::info) makes).
+    #[cfg(feature = "tracing")]
+    pub(crate) fn negotiated(&self) -> (Option<rustls::ProtocolVersion>, Option<rustls::CipherSuite>) {
+        (self.conn.protocol_version(), self.conn.negotiated_cipher_suite().map(|s| s.suite()))
+    }
+
     pub(crate) fn info(&self) -> TlsInfo {
         TlsInfo {
             version: self.conn.protocol_version(),
