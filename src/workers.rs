@@ -61,7 +61,15 @@
 //! between them. So writes from one worker to a stream arrive in the order
 //! they were made; writes to one stream from several workers interleave in
 //! the order their posts arrive, each write whole (a write is never split
-//! or interleaved with another).
+//! or interleaved with another). One exception: inside a stream's own
+//! callback, a `write_to_worker` to that same stream is deferred until the
+//! callback returns (as [`Engine::write_to`] is), so it lands after what
+//! the callback writes on its `&mut Stream`; write there instead.
+//!
+//! Posted closures run once the loops run: after every setup has
+//! returned. A setup that posts to another worker and waits for the answer
+//! would wait forever (and so would `start`); post, and let the answer come
+//! back as a post.
 
 use std::error::Error;
 use std::fmt;
@@ -211,7 +219,9 @@ impl Engine {
         let remote = self.worker_remote(id.worker).ok_or(StreamError::NoSuchWorker(id.worker))?;
         let data = data.into();
         remote.post(move |engine| {
-            let _ = engine.write_to(id.stream, data);
+            if let Err(error) = engine.write_to(id.stream, data) {
+                log::debug!("write_to_worker: stream {} on worker {}: {error}", id.stream, id.worker);
+            }
         });
         Ok(())
     }

@@ -120,7 +120,8 @@ fn find_short(buf: &[u8], from: usize, needle: &[u8], last: &ByteFinder) -> Opti
     while end < buf.len() {
         end += last.find(&buf[end..])?;
         let start = end - head.len();
-        // At most 3 bytes: a byte loop, not a call to `memcmp`.
+        // At most 3 bytes (31 for `Inline`, without `alloc`): a byte
+        // loop, not a call to `memcmp`.
         if buf[start..end].iter().zip(head).all(|(a, b)| a == b) {
             return Some(start);
         }

@@ -55,8 +55,9 @@ impl<D: Delimiter, S: Storage> Framer<D, S> {
         if space.is_empty() {
             return Ok(0);
         }
+        let room = space.len();
         let n = source.read(space)?;
-        self.buffer.commit(n);
+        self.buffer.commit_read(n, room);
         Ok(n)
     }
 }
@@ -104,8 +105,9 @@ impl<D: Delimiter, S: Storage> Framer<D, S> {
         if space.is_empty() {
             return Ok(0);
         }
+        let room = space.len();
         let n = source.read(space).await?;
-        self.buffer.commit(n);
+        self.buffer.commit_read(n, room);
         Ok(n)
     }
 }

@@ -153,7 +153,7 @@ impl<D: Delimiter, S: Storage> Framer<D, S> {
 
     /// The effective limit: the buffer size raised to the delimiter's
     /// [`min_buffer`](Delimiter::min_buffer), and at least 1; but never
-    /// more than a fixed storage holds.
+    /// more than a fixed storage holds (0 for an empty one).
     pub fn limit(&self) -> usize {
         self.buffer.limit(&self.delimiter)
     }
@@ -545,7 +545,7 @@ impl<S: Storage> FrameBuffer<S> {
     }
 
     /// [`Framer::next_frame`], cutting with `delimiter`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_frame<'a, D: Delimiter>(
         &'a mut self,
         delimiter: &mut D,
@@ -732,12 +732,15 @@ impl<S: Storage> FrameBuffer<S> {
         }
         let len = self.buf.memory().len();
         let live = self.end - self.start;
+        let least = live.saturating_add(n);
+        // Growing past the buffer size (or what is asked for) buys nothing:
+        // at that size, compact even when it moves more than was consumed.
+        let most = self.buffer_size.max(least);
         let fixed = self.buf.max_len() == len;
-        if fixed || (self.start >= live && len - live >= n) {
+        if fixed || (len - live >= n && (self.start >= live || len >= most)) {
             self.buf.memory_mut().copy_within(self.start..self.end, 0);
         } else {
-            let least = live.saturating_add(n);
-            let capacity = least.max(2 * len).max(MIN_CAPACITY.min(self.buffer_size.max(least)));
+            let capacity = least.max(2 * len).min(most).max(MIN_CAPACITY.min(most));
             self.buf.grow(self.start..self.end, capacity);
         }
         self.start = 0;
@@ -803,6 +806,19 @@ impl<S: Storage> FrameBuffer<S> {
         &mut self.spare_capacity(room)[..room]
     }
 
+    /// Commits a read of `n` bytes into a [`room`](FrameBuffer::room) of
+    /// `room` bytes.
+    ///
+    /// # Panics
+    ///
+    /// If `n > room`: the source claims more than it was given (a bug in
+    /// its `read`), which would otherwise take stale bytes in, past the limit.
+    #[inline]
+    pub(crate) fn commit_read(&mut self, n: usize, room: usize) {
+        assert!(n <= room, "a read reported {n} bytes into a {room}-byte buffer");
+        self.commit(n);
+    }
+
     /// [`Framer::read_from`] with the limit given.
     #[cfg(feature = "std")]
     #[inline]
@@ -816,8 +832,9 @@ impl<S: Storage> FrameBuffer<S> {
         if space.is_empty() {
             return Ok(0);
         }
+        let room = space.len();
         let n = source.read(space)?;
-        self.commit(n);
+        self.commit_read(n, room);
         Ok(n)
     }
 }
@@ -828,6 +845,8 @@ impl<D: Delimiter, S: Storage> Framer<D, S> {
     /// never past the limit (so an overflow is detected without buffering
     /// more than the limit). Returns what `read` returned; `Ok(0)` is end of
     /// input, or no room (the buffer holds `limit` bytes: cut frames first).
+    /// Panics if `source` claims to have read more bytes than it was given
+    /// (a bug in its `read`, never caused by input).
     ///
     /// ```
     /// use pants::{delimiter::Until, Framer};
@@ -942,6 +961,34 @@ mod tests {
         let mut framer = framer.read_delimiter(Raw);
         assert_eq!(framer.next_frame(), Ok(Some(&b"def"[..])));
         assert!(framer.is_empty());
+    }
+
+    #[test]
+    fn a_growable_buffer_does_not_grow_past_its_limit_to_avoid_a_copy() {
+        let mut framer = Framer::new(Count::new(1000).unwrap()).with_buffer_size(3000);
+        framer.try_push(&[0; 3000]).unwrap();
+        assert_eq!(framer.capacity(), 3000);
+        for _ in 0..100 {
+            assert!(framer.next_frame().unwrap().is_some());
+            framer.try_push(&[0; 1000]).unwrap();
+        }
+        assert_eq!(framer.capacity(), 3000);
+    }
+
+    #[test]
+    #[should_panic(expected = "a read reported 7 bytes into a 1-byte buffer")]
+    fn a_source_that_claims_more_than_it_was_given_is_a_panic_not_stale_bytes() {
+        struct Liar;
+        impl std::io::Read for Liar {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                buf[0] = b'X';
+                Ok(7)
+            }
+        }
+        let mut framer = Framer::with_storage(Until::lf(), [0u8; 64]).with_buffer_size(8);
+        framer.try_push(b"secret\n").unwrap();
+        assert_eq!(framer.next_frame(), Ok(Some(&b"secret"[..])));
+        let _ = framer.read_from(&mut Liar, 1);
     }
 
     #[test]

@@ -157,6 +157,7 @@ impl<R: Read, D: Delimiter> Reader<R, D> {
     /// One read into the buffer (retrying interrupted reads).
     fn fill(&mut self) -> Result<(), ReadError> {
         let space = self.core.read_space()?;
+        let room = space.len();
         let n = loop {
             match self.source.read(space) {
                 Ok(n) => break n,
@@ -164,7 +165,7 @@ impl<R: Read, D: Delimiter> Reader<R, D> {
                 Err(e) => return Err(e.into()),
             }
         };
-        self.core.filled(n);
+        self.core.filled(n, room);
         Ok(())
     }
 

@@ -130,10 +130,17 @@ impl<D: Delimiter> ReadCore<D> {
         Ok(&mut self.framer.spare_capacity(n)[..n])
     }
 
-    /// Records a read of `n` bytes into [`read_space`](ReadCore::read_space);
-    /// 0 is the end of the input.
+    /// Records a read of `n` bytes into [`read_space`](ReadCore::read_space),
+    /// which was `room` bytes long; 0 is the end of the input.
+    ///
+    /// # Panics
+    ///
+    /// If `n > room`: the source claims more than it was given (a bug in
+    /// its `read`, never caused by input), which would otherwise take
+    /// stale bytes in as read.
     #[inline]
-    pub(crate) fn filled(&mut self, n: usize) {
+    pub(crate) fn filled(&mut self, n: usize, room: usize) {
+        assert!(n <= room, "a read reported {n} bytes into a {room}-byte buffer");
         if n == 0 {
             self.eof = true;
         } else {
@@ -216,7 +223,7 @@ mod tests {
         assert_eq!(core.next(), Ok(Next::Frame(&b"x"[..])));
         assert_eq!(core.next(), Ok(Next::Frame(&b"y"[..])));
         assert_eq!(core.next(), Ok(Next::Read));
-        core.filled(0);
+        core.filled(0, 0);
         assert_eq!(core.next(), Err(FrameError::Truncated { buffered: 1 }));
         core.framer_mut().clear();
         assert_eq!(core.next(), Ok(Next::End));

@@ -196,7 +196,9 @@ pub trait NetStruct {
     /// Writes the encoding to the front of `buf` and returns its length:
     /// the write side without an allocator. A buffer shorter than
     /// [`encoded_len`](NetStruct::encoded_len) is
-    /// [`PackError::BufferTooSmall`] (checked first, so nothing is written).
+    /// [`PackError::BufferTooSmall`] (checked first, so nothing is written;
+    /// only a hand-written `Field` whose `encoded_len` undercounts what it
+    /// writes is caught afterwards, with `buf` written up to its end).
     ///
     /// ```
     /// use pants::{NetStruct, PackError};
@@ -226,7 +228,8 @@ pub trait NetStruct {
         self.write_to(&mut sink)?;
         match sink.overflowed() {
             // A `Field` whose `encoded_len` undercounts what it writes.
-            true => Err(PackError::BufferTooSmall { needed: sink.written(), available: needed }),
+            // Bytes up to the end of `buf` were written.
+            true => Err(PackError::BufferTooSmall { needed: sink.written(), available: sink.capacity() }),
             false => Ok(sink.written()),
         }
     }

@@ -29,7 +29,7 @@ impl Sink for Vec<u8> {
 
     #[inline]
     fn put_zeros(&mut self, n: usize) {
-        self.resize(self.len() + n, 0);
+        self.resize(self.len().saturating_add(n), 0);
     }
 }
 
@@ -61,6 +61,11 @@ impl<'a> SliceSink<'a> {
     /// How many bytes were put (written, unless it overflowed).
     pub fn written(&self) -> usize {
         self.len
+    }
+
+    /// How many bytes the buffer holds.
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
     }
 
     /// Whether more bytes were put than the buffer holds.

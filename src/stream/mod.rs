@@ -72,8 +72,8 @@ mod channel;
 mod close;
 mod connect;
 mod core;
-mod memory;
 mod counters;
+mod memory;
 mod outbox;
 mod read;
 mod reader;
@@ -91,8 +91,8 @@ use std::time::Duration;
 
 pub use crate::engine::StreamId;
 pub use builder::StreamBuilder;
-pub(crate) use memory::{MemorySocket, SharedPipe};
 pub use counters::StreamCounters;
+pub(crate) use memory::{MemorySocket, SharedPipe};
 pub(crate) use socket::Socket;
 pub(crate) use trace::Side;
 

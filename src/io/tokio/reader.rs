@@ -141,8 +141,9 @@ impl<R: AsyncRead + Unpin, D: Delimiter> Reader<R, D> {
     /// One read into the buffer, never past the limit.
     async fn fill(&mut self) -> Result<(), ReadError> {
         let space = self.core.read_space()?;
+        let room = space.len();
         let n = self.source.read(space).await?;
-        self.core.filled(n);
+        self.core.filled(n, room);
         Ok(())
     }
 
