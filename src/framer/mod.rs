@@ -545,7 +545,7 @@ impl<S: Storage> FrameBuffer<S> {
     }
 
     /// [`Framer::next_frame`], cutting with `delimiter`.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn next_frame<'a, D: Delimiter>(
         &'a mut self,
         delimiter: &mut D,
