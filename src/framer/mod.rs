@@ -733,14 +733,14 @@ impl<S: Storage> FrameBuffer<S> {
         let len = self.buf.memory().len();
         let live = self.end - self.start;
         let least = live.saturating_add(n);
-        // Growing past the buffer size (or what is asked for) buys nothing:
-        // at that size, compact even when it moves more than was consumed.
-        let most = self.buffer_size.max(least);
         let fixed = self.buf.max_len() == len;
-        if fixed || (len - live >= n && (self.start >= live || len >= most)) {
+        // Once the buffer is as large as its limit, compact whenever that
+        // makes room, even if it moves more than was consumed: growing
+        // would only hold more than the limit.
+        if fixed || (len - live >= n && (self.start >= live || len >= self.buffer_size)) {
             self.buf.memory_mut().copy_within(self.start..self.end, 0);
         } else {
-            let capacity = least.max(2 * len).min(most).max(MIN_CAPACITY.min(most));
+            let capacity = least.max(2 * len).max(MIN_CAPACITY.min(self.buffer_size.max(least)));
             self.buf.grow(self.start..self.end, capacity);
         }
         self.start = 0;
