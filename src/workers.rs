@@ -46,7 +46,7 @@
 //!
 //! # Reaching other workers
 //!
-//! A [`StreamId`](crate::StreamId) names a stream on the engine that made
+//! A [`StreamId`] names a stream on the engine that made
 //! it; a [`WorkerStreamId`] (from [`Engine::worker_stream_id`]) names it
 //! across the group, and [`Engine::write_to_worker`] writes to it from any
 //! worker: at once when the stream is this engine's, otherwise through its
