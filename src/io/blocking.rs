@@ -30,7 +30,7 @@ use crate::error::PackError;
 use crate::framer::Framer;
 use crate::pack::Pack;
 
-use super::read_core::{Next, ReadCore, Step};
+use super::read_core::{reader_common, Next, ReadCore, Step};
 use super::write_buffer::{write_zero, WriteBuffer};
 use super::{ReadError, WriteError};
 
@@ -168,89 +168,9 @@ impl<R: Read, D: Delimiter> Reader<R, D> {
         self.core.filled(n, room);
         Ok(())
     }
-
-    /// Switches to a delimiter of another type, keeping the bytes already
-    /// read (cut with the new delimiter), the limit and the read size: a
-    /// typestate transition like [`Framer::read_delimiter`].
-    pub fn read_delimiter<D2: Delimiter>(self, delimiter: D2) -> Reader<R, D2> {
-        Reader { source: self.source, core: self.core.read_delimiter(delimiter) }
-    }
-
-    /// Replaces the delimiter with another of the same type (see
-    /// [`Framer::set_delimiter`]).
-    pub fn set_delimiter(&mut self, delimiter: D) {
-        self.core.set_delimiter(delimiter);
-    }
 }
 
-impl<R, D: Delimiter> Reader<R, D> {
-    /// The delimiter.
-    pub fn delimiter(&self) -> &D {
-        self.core.delimiter()
-    }
-
-    /// The bytes read and not yet cut into frames.
-    pub fn buffered(&self) -> &[u8] {
-        self.core.framer().buffered()
-    }
-
-    /// Takes the buffered bytes out (to hand the connection to other code,
-    /// say), leaving the buffer empty.
-    pub fn take_buffered(&mut self) -> Vec<u8> {
-        self.core.framer_mut().take_buffered()
-    }
-
-    /// The buffer limit as set.
-    pub fn buffer_size(&self) -> usize {
-        self.core.framer().buffer_size()
-    }
-
-    /// Sets the buffer limit (to go on after an overflow, say).
-    pub fn set_buffer_size(&mut self, buffer_size: usize) {
-        self.core.framer_mut().set_buffer_size(buffer_size);
-    }
-
-    /// How many bytes one read asks for at most.
-    pub fn read_size(&self) -> usize {
-        self.core.read_size()
-    }
-
-    /// Whether the source has reported its end (a read returned 0).
-    pub fn is_eof(&self) -> bool {
-        self.core.is_eof()
-    }
-
-    /// The source.
-    pub fn get_ref(&self) -> &R {
-        &self.source
-    }
-
-    /// The source, mutably (reading from it directly skips the buffer).
-    pub fn get_mut(&mut self) -> &mut R {
-        &mut self.source
-    }
-
-    /// The source back; bytes buffered and not cut are dropped (take them
-    /// first with [`take_buffered`](Reader::take_buffered)).
-    pub fn into_inner(self) -> R {
-        self.source
-    }
-
-    /// The effective buffer limit (see [`Framer::limit`]).
-    pub fn limit(&self) -> usize {
-        self.core.framer().limit()
-    }
-}
-
-impl<R, D: Delimiter + core::fmt::Debug> core::fmt::Debug for Reader<R, D> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Reader")
-            .field("delimiter", self.core.delimiter())
-            .field("buffered", &self.core.framer().len())
-            .field("eof", &self.core.is_eof())
-            .finish_non_exhaustive()
-    }
-}
+reader_common!();
 
 /// Typed frames to a [`std::io::Write`], batched: each frame is encoded
 /// into a buffer, and the buffer goes to the sink in one `write_all` when
