@@ -725,27 +725,47 @@ impl<S: Storage> FrameBuffer<S> {
         if self.buf.memory().len() - self.end >= n {
             return;
         }
-        // Storage from a pool comes with capacity but no length: use it
-        // before allocating.
-        if self.buf.use_spare_capacity() && self.buf.memory().len() - self.end >= n {
-            return;
-        }
-        let len = self.buf.memory().len();
-        let live = self.end - self.start;
-        let least = live.saturating_add(n);
-        let fixed = self.buf.max_len() == len;
-        // Once the buffer is as large as its limit, compact whenever that
-        // makes room, even if it moves more than was consumed: growing
-        // would only hold more than the limit.
-        if fixed || (len - live >= n && (self.start >= live || len >= self.buffer_size)) {
-            self.buf.memory_mut().copy_within(self.start..self.end, 0);
-        } else {
-            let capacity = least.max(2 * len).max(MIN_CAPACITY.min(self.buffer_size.max(least)));
-            self.buf.grow(self.start..self.end, capacity);
-        }
-        self.start = 0;
-        self.end = live;
+        // Out of line, and given the fields rather than `self`: a call that
+        // took the whole buffer's address would keep the cursor in memory,
+        // reloaded on every frame, in a caller that pushes and cuts in one
+        // loop (`push` + `next_frame`).
+        let live = make_room(&mut self.buf, self.start..self.end, self.buffer_size, n);
+        self.start = live.start;
+        self.end = live.end;
     }
+}
+
+/// [`FrameBuffer::reserve`]'s slow path: makes room for at least `n` bytes
+/// after the `live` ones (or as many as a fixed storage can give), using a
+/// pooled buffer's spare capacity, moving the live bytes to the front, or
+/// growing; returns where the live bytes are now.
+#[cold]
+#[inline]
+fn make_room<S: Storage>(
+    buf: &mut S,
+    live: core::ops::Range<usize>,
+    buffer_size: usize,
+    n: usize,
+) -> core::ops::Range<usize> {
+    // Storage from a pool comes with capacity but no length: use it
+    // before allocating.
+    if buf.use_spare_capacity() && buf.memory().len() - live.end >= n {
+        return live;
+    }
+    let len = buf.memory().len();
+    let count = live.len();
+    let least = count.saturating_add(n);
+    let fixed = buf.max_len() == len;
+    // Once the buffer is as large as its limit, compact whenever that
+    // makes room, even if it moves more than was consumed: growing
+    // would only hold more than the limit.
+    if fixed || (len - count >= n && (live.start >= count || len >= buffer_size)) {
+        buf.memory_mut().copy_within(live, 0);
+    } else {
+        let capacity = least.max(2 * len).max(MIN_CAPACITY.min(buffer_size.max(least)));
+        buf.grow(live, capacity);
+    }
+    0..count
 }
 
 #[cfg(feature = "alloc")]

@@ -81,6 +81,10 @@ impl Storage for Vec<u8> {
         }
     }
 
+    // Inline so that callers in other crates see the body: an opaque call
+    // taking the storage's address would keep the framer's cursor in memory
+    // (reloaded for every frame) in any loop that also pushes.
+    #[inline]
     fn grow(&mut self, live: core::ops::Range<usize>, len: usize) {
         let mut grown = vec![0; len];
         grown[..live.len()].copy_from_slice(&self[live]);
