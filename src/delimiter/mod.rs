@@ -203,6 +203,15 @@ pub trait Delimiter {
 pub(crate) fn take_exact(buf: &[u8], n: usize) -> Decoded<&[u8]> {
     match buf.get(..n) {
         Some(frame) => Decoded::Frame { frame, consumed: n },
-        None => Decoded::Incomplete(Needed::Exactly(n - buf.len())),
+        None => missing(n, buf.len()),
     }
+}
+
+/// `Incomplete`: `n` bytes are needed and `len` are buffered. Out of line and
+/// cold, so that a loop cutting many frames does not compute it for every
+/// frame it cuts (LLVM otherwise merges it with the frame's size).
+#[cold]
+#[inline]
+fn missing<T>(n: usize, len: usize) -> Decoded<T> {
+    Decoded::Incomplete(Needed::Exactly(n - len))
 }
