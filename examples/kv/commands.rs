@@ -321,6 +321,7 @@ pub enum Refused {
 
 /// The index of the command `args` names, if its number of arguments is
 /// right.
+#[inline(always)]
 pub fn find(args: &[&[u8]]) -> Result<usize, Refused> {
     let name = &args[0];
     let Some(index) = COMMANDS.iter().position(|c| c.name.as_bytes().eq_ignore_ascii_case(name)) else {
@@ -341,6 +342,7 @@ pub fn command_at(index: usize) -> &'static Command {
 }
 
 /// Runs the command at `index` (from [`find`]), counting it.
+#[inline(always)]
 pub fn run(ctx: &mut Ctx<'_>, index: usize, args: &[&[u8]]) {
     ctx.shared.count_command();
     (COMMANDS[index].run)(ctx, args);

@@ -100,6 +100,7 @@ impl Client {
     }
 
     /// Runs a whole request and queues its reply.
+    #[inline(always)]
     fn run<D>(&mut self, stream: &mut Stream<Self, D>, args: &[&[u8]]) {
         if self.shared.router.is_some() {
             return self.run_routed(stream, args);
