@@ -4,6 +4,7 @@
 //! cargo run --release --example kv -- --addr 127.0.0.1:7379
 //! redis-cli -p 7379 set greeting hello
 //! redis-benchmark -p 7379 -P 16 -q      # its whole default suite
+//! cargo run --release --example kv -- --threads 4   # the keyspace sharded over 4 workers
 //! ```
 //!
 //! A RESP request is an array of bulk strings:
@@ -41,8 +42,41 @@
 //! commands `redis-benchmark` runs by default (`collections.rs`); a key of
 //! the wrong type is `WRONGTYPE`, as in Redis.
 //!
-//! Every connection shares one keyspace, an `Rc<RefCell<Db>>`: the engine is
-//! single-threaded. Ctrl-C (SIGINT) or SIGTERM stops the server cleanly.
+//! By default (`--threads 1`) every connection shares one keyspace, an
+//! `Rc<RefCell<Db>>`: the engine is single-threaded, as Redis is.
+//!
+//! `--threads N` runs `N` workers ([`pants::Workers`], one engine per
+//! thread, every one listening: `SO_REUSEPORT`) and shards the keyspace
+//! over them: each key belongs to one worker, by Redis Cluster's hash slot
+//! (CRC16 of the key, or of its `{hash tag}`, so that `{user1}:name` and
+//! `{user1}:mail` live together), and each worker's shard is its own
+//! `Rc<RefCell<Db>>`, without a lock. A request for a key of the
+//! connection's own worker, or for no key, runs there; one for another
+//! worker's key is forwarded to it through its `Remote`, the requests of a
+//! loop iteration bound for one worker in one post, and the replies come
+//! back the same way. Replies go out in request order: a connection that
+//! owes forwarded replies queues the later ones behind them. MGET, MSET,
+//! DEL, UNLINK and EXISTS are split by worker and their replies gathered, as
+//! a cluster proxy does (not atomic across workers); MSETNX with keys on
+//! several workers is Redis Cluster's `CROSSSLOT` error; DBSIZE, KEYS, SCAN,
+//! FLUSHALL, FLUSHDB, INFO and CONFIG RESETSTAT cover every worker. INFO's
+//! stats count what was forwarded, in all and per worker. `shard.rs` has the
+//! details.
+//!
+//! Forwarding is not free: on the 2-core machine of this project's
+//! benchmarks a forwarded request costs about twice the CPU of a local one
+//! (the copy, two posts, and two wake-ups when the load is light), and with
+//! keys spread at random `(N-1)/N` of the requests are forwarded, so two
+//! workers there answered fewer requests per second than one
+//! (`scripts/bench_kv_threads.sh`; on that machine the second worker also
+//! shares a core with the load generator). Sharding pays only with cores to
+//! spare, and more when clients keep their keys on their connection's
+//! worker; the default stays one thread, and Redis itself scales out with
+//! more processes (Redis Cluster) rather than threads.
+//!
+//! Ctrl-C (SIGINT) or SIGTERM stops the server cleanly (with several
+//! workers, each drains its connections: 2 seconds at most, after which
+//! replies still owed by another worker are dropped).
 
 mod collections;
 mod commands;

@@ -1,6 +1,6 @@
 //! The keyspace sharded over workers (`--threads N`, `N` > 1).
 //!
-//! Each worker (one engine, one thread) owns one shard: its own [`Db`],
+//! Each worker (one engine, one thread) owns one shard: its own [`Db`](crate::db::Db),
 //! still an `Rc<RefCell<..>>` used by that thread alone. A key belongs to
 //! the worker `slot(key) % N`, where `slot` is Redis Cluster's: CRC16 of the
 //! key modulo 16384, and if the key holds a hash tag (a `{...}` with
