@@ -6,10 +6,14 @@
 #   ROUNDS=3 TESTS=set,get,incr PIPELINES="1 16 64" scripts/bench_kv_redis.sh
 #   TESTS=lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange,mset scripts/bench_kv_redis.sh
 #   REQUESTS=200000 CLIENTS=50 scripts/bench_kv_redis.sh
+#   KV_THREADS=2 scripts/bench_kv_redis.sh     # kv --threads 2 (on cores 0 and 1)
 #
 # Installs redis-server (Debian's package, as CI installs redis-tools) if it
 # is missing. Both servers run pinned to core 0, redis-benchmark to core 1
-# (taskset); each round runs every test against kv then redis, alternating
+# (taskset); kv with KV_THREADS workers (default 1) runs on cores 0 to
+# KV_THREADS - 1 instead, so on two cores its second worker shares core 1
+# with redis-benchmark (scripts/bench_kv_threads.sh compares kv's thread
+# counts). Each round runs every test against kv then redis, alternating
 # which goes first. Prints requests per second and the server's CPU time per
 # request (user + system, from /proc), with the ratios kv / redis of the
 # medians over the rounds (for CPU, below 1: kv uses less). Bounded: ROUNDS
@@ -23,6 +27,7 @@ TESTS=${TESTS:-set,get}
 PIPELINES=${PIPELINES:-1 16}
 REQUESTS=${REQUESTS:-200000}
 CLIENTS=${CLIENTS:-50}
+KV_THREADS=${KV_THREADS:-1}
 KV_PORT=${KV_PORT:-7391}
 REDIS_PORT=${REDIS_PORT:-7392}
 OUT=${OUT:-$(mktemp -d /tmp/bench_kv_redis.XXXXXX)}
@@ -43,17 +48,22 @@ KV=$CARGO_TARGET_DIR/release/examples/kv
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
     PIN_SERVER=(taskset -c 0)
     PIN_LOAD=(taskset -c 1)
+    last=$((KV_THREADS < $(nproc) ? KV_THREADS - 1 : $(nproc) - 1))
+    PIN_KV=(taskset -c "0-$last")
 else
     echo "warning: taskset or a second core missing: running unpinned" >&2
     PIN_SERVER=()
     PIN_LOAD=()
+    PIN_KV=()
 fi
+KV_FLAGS=()
+[ "$KV_THREADS" = 1 ] || KV_FLAGS=(--threads "$KV_THREADS")
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-"${PIN_SERVER[@]}" "$KV" --addr "127.0.0.1:$KV_PORT" >"$OUT/kv.log" 2>&1 &
+"${PIN_KV[@]}" "$KV" --addr "127.0.0.1:$KV_PORT" "${KV_FLAGS[@]}" >"$OUT/kv.log" 2>&1 &
 pids+=($!)
 "${PIN_SERVER[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
     --daemonize no >"$OUT/redis.log" 2>&1 &
@@ -103,7 +113,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "requests/s, medians of $ROUNDS rounds (-n $REQUESTS -c $CLIENTS); ratio = kv / redis"
+echo "requests/s, medians of $ROUNDS rounds (-n $REQUESTS -c $CLIENTS, kv --threads $KV_THREADS); ratio = kv / redis"
 python3 - "$results" <<'EOF'
 import collections, statistics, sys
 runs = collections.defaultdict(list)

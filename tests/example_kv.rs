@@ -115,8 +115,18 @@ struct KvServer {
 
 impl KvServer {
     fn start() -> KvServer {
+        KvServer::start_with(&[])
+    }
+
+    /// With `--threads threads`.
+    fn start_threads(threads: usize) -> KvServer {
+        KvServer::start_with(&["--threads", &threads.to_string()])
+    }
+
+    fn start_with(extra: &[&str]) -> KvServer {
         let mut child = Command::new(kv_binary())
             .args(["--addr", "127.0.0.1:0"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -209,8 +219,18 @@ fn stat(server: &KvServer, name: &str) -> u64 {
 #[test]
 #[ignore = "needs redis-cli and redis-benchmark (apt-get install redis-tools): `cargo test --test example_kv -- --ignored`; CI runs it"]
 fn redis_cli_commands() {
+    redis_cli_commands_on(1);
+}
+
+#[test]
+#[ignore = "needs redis-cli (apt-get install redis-tools): `cargo test --test example_kv -- --ignored`; CI runs it"]
+fn redis_cli_commands_threads_2() {
+    redis_cli_commands_on(2);
+}
+
+fn redis_cli_commands_on(threads: usize) {
     require("redis-cli");
-    let server = KvServer::start();
+    let server = KvServer::start_threads(threads);
     let cli = |args: &[&str]| server.cli1(args);
 
     assert_eq!(cli(&["PING"]), "PONG");
@@ -357,10 +377,65 @@ fn redis_benchmark() {
 }
 
 #[test]
+#[ignore = "needs redis-cli and redis-benchmark (apt-get install redis-tools): `cargo test --test example_kv -- --ignored`; CI runs it"]
+fn redis_benchmark_threads_2() {
+    require("redis-cli");
+    require("redis-benchmark");
+    let server = KvServer::start_threads(2);
+    benchmark(&server, 20_000, &["-P", "16"]);
+    benchmark(&server, 4_000, &["-c", "50"]);
+    benchmark(&server, 1_000, &["-c", "1"]);
+    // Random keys (-r): every connection's requests go to both workers,
+    // and each MSET is split between them.
+    benchmark_spread(&server, 20_000, &["-P", "16"]);
+    benchmark_spread(&server, 4_000, &["-c", "50"]);
+    server.stop();
+}
+
+/// Runs redis-benchmark with random keys (`-r 1000`) and checks that every
+/// INCR ran once: the counters add up to the requests.
+fn benchmark_spread(server: &KvServer, requests: u64, extra: &[&str]) {
+    assert_eq!(server.cli1(&["FLUSHALL"]), "OK");
+    let n = requests.to_string();
+    let output = run(
+        Command::new("redis-benchmark")
+            .args(["-h", "127.0.0.1", "-p", &server.port(), "-t", "set,get,incr,mset", "-r", "1000", "-n", &n, "-q"])
+            .args(extra),
+        None,
+        BENCHMARK,
+    );
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "redis-benchmark -r {extra:?} failed: {text}");
+    for bad in ["ERR", "Error", "error", "WARNING", "Could not", "CROSSSLOT"] {
+        assert!(!text.contains(bad), "redis-benchmark -r {extra:?} reported {bad:?}: {text}");
+    }
+    let results: Vec<&str> = text.split(['\r', '\n']).filter(|l| l.contains("requests per second")).collect();
+    println!("redis-benchmark -r 1000 -n {n} {}:\n  {}", extra.join(" "), results.join("\n  "));
+    let counters: Vec<String> = server.cli(&["KEYS", "counter:*"]).lines().map(String::from).collect();
+    assert!(counters.len() > 100, "{} counters", counters.len());
+    let mut mget = vec!["MGET"];
+    mget.extend(counters.iter().map(String::as_str));
+    let total: u64 = server.cli(&mget).lines().map(|v| v.parse::<u64>().expect("a counter")).sum();
+    assert_eq!(total, requests, "the INCRs of {} counters", counters.len());
+    let forwarded = stat(server, "pants_kv_forwarded_commands");
+    assert!(forwarded > 0, "nothing forwarded");
+}
+
+#[test]
 #[ignore = "needs redis-cli (apt-get install redis-tools): `cargo test --test example_kv -- --ignored`; CI runs it"]
 fn redis_cli_collections() {
+    redis_cli_collections_on(1);
+}
+
+#[test]
+#[ignore = "needs redis-cli (apt-get install redis-tools): `cargo test --test example_kv -- --ignored`; CI runs it"]
+fn redis_cli_collections_threads_2() {
+    redis_cli_collections_on(2);
+}
+
+fn redis_cli_collections_on(threads: usize) {
     require("redis-cli");
-    let server = KvServer::start();
+    let server = KvServer::start_threads(threads);
     let cli = |args: &[&str]| server.cli1(args);
     let lines = |args: &[&str]| server.cli(args).lines().map(String::from).collect::<Vec<_>>();
 
@@ -446,9 +521,19 @@ const DEFAULT_SUITE: &[&str] = &[
 #[test]
 #[ignore = "needs redis-benchmark (apt-get install redis-tools): `cargo test --test example_kv -- --ignored`; CI runs it"]
 fn redis_benchmark_default_suite() {
+    redis_benchmark_default_suite_on(1);
+}
+
+#[test]
+#[ignore = "needs redis-benchmark (apt-get install redis-tools): `cargo test --test example_kv -- --ignored`; CI runs it"]
+fn redis_benchmark_default_suite_threads_2() {
+    redis_benchmark_default_suite_on(2);
+}
+
+fn redis_benchmark_default_suite_on(threads: usize) {
     require("redis-cli");
     require("redis-benchmark");
-    let server = KvServer::start();
+    let server = KvServer::start_threads(threads);
     for extra in [&["-P", "16"][..], &["-c", "20"]] {
         let output = run(
             Command::new("redis-benchmark")
@@ -502,7 +587,11 @@ fn exchange(s: &mut TcpStream, input: &[u8], expected: &[u8]) {
 
 #[test]
 fn malformed_input_gets_errors_and_never_crashes() {
-    let server = KvServer::start();
+    malformed_input_on(1);
+}
+
+fn malformed_input_on(threads: usize) {
+    let server = KvServer::start_threads(threads);
     let addr = server.addr;
 
     // A client that stays connected throughout, served before, between and after.
@@ -621,7 +710,15 @@ fn command_line() {
     let output = run(Command::new(kv_binary()).arg("--help"), None, STEP);
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("--addr"));
-    for bad in [&["--addr"][..], &["--addr", "nonsense"], &["--bogus"]] {
+    assert!(String::from_utf8_lossy(&output.stdout).contains("--threads"));
+    for bad in [
+        &["--addr"][..],
+        &["--addr", "nonsense"],
+        &["--bogus"],
+        &["--threads", "0"],
+        &["--threads", "x"],
+        &["--threads"],
+    ] {
         let output = run(Command::new(kv_binary()).args(bad), None, STEP);
         assert_eq!(output.status.code(), Some(2), "kv {bad:?}: {output:?}");
     }
@@ -631,4 +728,435 @@ fn command_line() {
     let output = run(Command::new(kv_binary()).args(["--addr", &addr]), None, STEP);
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("could not listen"), "{output:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Several workers (`--threads N`): the keyspace sharded, requests forwarded.
+
+/// A reply, as a RESP client reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reply {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Vec<Reply>),
+}
+
+impl Reply {
+    fn ok() -> Reply {
+        Reply::Simple("OK".into())
+    }
+
+    fn bulk(s: &str) -> Reply {
+        Reply::Bulk(Some(s.as_bytes().to_vec()))
+    }
+
+    fn int(&self) -> i64 {
+        match self {
+            Reply::Int(n) => *n,
+            other => panic!("not an integer: {other:?}"),
+        }
+    }
+
+    /// The strings of an array of bulk strings.
+    fn strings(&self) -> Vec<String> {
+        match self {
+            Reply::Array(items) => items
+                .iter()
+                .map(|item| match item {
+                    Reply::Bulk(Some(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+                    other => panic!("not a bulk string: {other:?}"),
+                })
+                .collect(),
+            other => panic!("not an array: {other:?}"),
+        }
+    }
+}
+
+/// One request as RESP.
+fn encode(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        write!(out, "${}\r\n{arg}\r\n", arg.len()).unwrap();
+    }
+    out
+}
+
+/// Reads one reply.
+fn read_reply(r: &mut impl BufRead) -> Reply {
+    let mut line = Vec::new();
+    r.read_until(b'\n', &mut line).expect("reading a reply");
+    assert!(line.ends_with(b"\r\n"), "a reply line: {:?}", String::from_utf8_lossy(&line));
+    let text = String::from_utf8_lossy(&line[1..line.len() - 2]).into_owned();
+    match line[0] {
+        b'+' => Reply::Simple(text),
+        b'-' => Reply::Error(text),
+        b':' => Reply::Int(text.parse().expect("an integer")),
+        b'$' if text == "-1" => Reply::Bulk(None),
+        b'$' => {
+            let mut body = vec![0; text.parse::<usize>().expect("a length") + 2];
+            r.read_exact(&mut body).expect("reading a bulk string");
+            body.truncate(body.len() - 2);
+            Reply::Bulk(Some(body))
+        }
+        b'*' => Reply::Array((0..text.parse::<usize>().expect("a count")).map(|_| read_reply(r)).collect()),
+        other => panic!("unexpected reply type {:?}", other as char),
+    }
+}
+
+/// A connection speaking RESP.
+struct Conn {
+    writer: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    fn open(server: &KvServer) -> Conn {
+        let writer = TcpStream::connect(server.addr).expect("connecting to kv");
+        writer.set_read_timeout(Some(STEP)).unwrap();
+        writer.set_write_timeout(Some(STEP)).unwrap();
+        let reader = BufReader::new(writer.try_clone().unwrap());
+        Conn { writer, reader }
+    }
+
+    /// Sends one request and reads its reply.
+    fn call(&mut self, args: &[&str]) -> Reply {
+        self.writer.write_all(&encode(args)).unwrap();
+        read_reply(&mut self.reader)
+    }
+
+    fn read(&mut self) -> Reply {
+        read_reply(&mut self.reader)
+    }
+}
+
+/// The `pants_kv_workerN:...` lines of INFO stats: each worker's fields.
+fn worker_stats(conn: &mut Conn) -> Vec<std::collections::HashMap<String, u64>> {
+    let Reply::Bulk(Some(info)) = conn.call(&["INFO", "stats"]) else { panic!("INFO is a bulk string") };
+    String::from_utf8_lossy(&info)
+        .lines()
+        .filter(|l| l.starts_with("pants_kv_worker"))
+        .map(|l| {
+            let (_, fields) = l.trim_end().split_once(':').unwrap();
+            fields
+                .split(',')
+                .map(|f| {
+                    let (k, v) = f.split_once('=').unwrap();
+                    (k.to_string(), v.parse().unwrap())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Keys set from several connections land on every worker, and every
+/// connection finds every key; DBSIZE, KEYS, SCAN and INFO see them all.
+fn keys_on_every_worker(threads: usize) {
+    let server = KvServer::start_threads(threads);
+    let mut conns: Vec<Conn> = (0..8).map(|_| Conn::open(&server)).collect();
+    for (c, conn) in conns.iter_mut().enumerate() {
+        for i in 0..50 {
+            assert_eq!(conn.call(&["SET", &format!("k:{c}:{i}"), &format!("v{c}.{i}")]), Reply::ok());
+        }
+    }
+    for (c, conn) in conns.iter_mut().enumerate() {
+        let other = (c + 3) % 8;
+        for i in 0..50 {
+            assert_eq!(conn.call(&["GET", &format!("k:{other}:{i}")]), Reply::bulk(&format!("v{other}.{i}")));
+        }
+    }
+    let conn = &mut conns[0];
+    assert_eq!(conn.call(&["DBSIZE"]), Reply::Int(400));
+    let stats = worker_stats(conn);
+    assert_eq!(stats.len(), threads);
+    for (w, worker) in stats.iter().enumerate() {
+        assert!(worker["keys"] > 20, "worker {w} holds {} keys: {stats:?}", worker["keys"]);
+    }
+    assert_eq!(stats.iter().map(|w| w["keys"]).sum::<u64>(), 400);
+    let mut keys = conn.call(&["KEYS", "k:7:*"]).strings();
+    keys.sort();
+    let mut expected: Vec<String> = (0..50).map(|i| format!("k:7:{i}")).collect();
+    expected.sort();
+    assert_eq!(keys, expected);
+    let Reply::Array(scan) = conn.call(&["SCAN", "0", "MATCH", "k:1:*", "COUNT", "10"]) else { panic!("SCAN") };
+    assert_eq!((scan[0].clone(), scan[1].strings().len()), (Reply::bulk("0"), 50));
+    let Reply::Bulk(Some(info)) = conn.call(&["INFO", "keyspace"]) else { panic!("INFO") };
+    assert!(String::from_utf8_lossy(&info).contains("db0:keys=400,expires=0"), "{}", String::from_utf8_lossy(&info));
+    // Client ids are unique across workers.
+    let mut ids: Vec<i64> = conns.iter_mut().map(|c| c.call(&["CLIENT", "ID"]).int()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 8, "{ids:?}");
+    // CONFIG RESETSTAT resets every worker's counters.
+    assert_eq!(conns[4].call(&["CONFIG", "RESETSTAT"]), Reply::ok());
+    let stats = worker_stats(&mut conns[4]);
+    assert_eq!(stats.iter().map(|w| w["commands"]).sum::<u64>(), 1, "the INFO itself: {stats:?}");
+    assert_eq!(conns[1].call(&["FLUSHALL"]), Reply::ok());
+    assert_eq!(conns[2].call(&["DBSIZE"]), Reply::Int(0));
+    assert!(worker_stats(&mut conns[3]).iter().all(|w| w["keys"] == 0));
+    drop(conns);
+    server.stop();
+}
+
+#[test]
+fn threads_2_keys_land_on_every_worker() {
+    keys_on_every_worker(2);
+}
+
+#[test]
+fn threads_4_keys_land_on_every_worker() {
+    keys_on_every_worker(4);
+}
+
+/// 1000 requests in one write, on keys that live everywhere: every reply
+/// comes back, in order.
+fn pipelined_in_order(threads: usize) {
+    let server = KvServer::start_threads(threads);
+    let mut conn = Conn::open(&server);
+    let mut requests = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..1000 {
+        let key = format!("p:{i}");
+        let request: Vec<String> = match i % 5 {
+            0 => vec!["SET".into(), key.clone(), format!("value {i}")],
+            1 => vec!["GET".into(), format!("p:{}", i - 1)],
+            2 => vec!["INCR".into(), format!("n:{}", i % 7)],
+            3 => vec!["PING".into()],
+            _ => vec!["MGET".into(), format!("p:{}", i - 4), "missing".into(), format!("p:{}", i - 4)],
+        };
+        let reply = match i % 5 {
+            0 => Reply::ok(),
+            1 => Reply::bulk(&format!("value {}", i - 1)),
+            2 => Reply::Int(i64::from(i / 7 + 1)), // counters n:0..n:6, each INCR'd in turn
+            3 => Reply::Simple("PONG".into()),
+            _ => {
+                let value = Reply::bulk(&format!("value {}", i - 4));
+                Reply::Array(vec![value.clone(), Reply::Bulk(None), value])
+            }
+        };
+        let args: Vec<&str> = request.iter().map(String::as_str).collect();
+        requests.extend(encode(&args));
+        expected.push(reply);
+    }
+    // INCR n:(i % 7) for i = 2, 7, 12...: count how often each was seen.
+    let mut seen = [0i64; 7];
+    for (i, reply) in expected.iter_mut().enumerate() {
+        if i % 5 == 2 {
+            seen[i % 7] += 1;
+            *reply = Reply::Int(seen[i % 7]);
+        }
+    }
+    conn.writer.write_all(&requests).unwrap();
+    for (i, want) in expected.iter().enumerate() {
+        assert_eq!(&conn.read(), want, "reply {i}");
+    }
+    // The same again, pipelined from several connections at once.
+    let mut conns: Vec<Conn> = (0..4).map(|_| Conn::open(&server)).collect();
+    for conn in &mut conns {
+        conn.writer.write_all(&requests).unwrap();
+    }
+    for (c, conn) in conns.iter_mut().enumerate() {
+        for (i, want) in expected.iter().enumerate() {
+            let got = conn.read();
+            if i % 5 == 2 {
+                assert!(matches!(got, Reply::Int(n) if n > 0), "connection {c}, reply {i}: {got:?}");
+            } else {
+                assert_eq!(&got, want, "connection {c}, reply {i}");
+            }
+        }
+    }
+    let stats = worker_stats(&mut conn);
+    assert!(stats.iter().map(|w| w["forwarded"]).sum::<u64>() > 0, "{stats:?}");
+    // Fewer posts than forwarded jobs: requests were batched.
+    let (jobs, posts) =
+        (stats.iter().map(|w| w["jobs_out"]).sum::<u64>(), stats.iter().map(|w| w["posts_out"]).sum::<u64>());
+    assert!(posts * 2 < jobs, "{jobs} jobs in {posts} posts");
+    drop((conn, conns));
+    server.stop();
+}
+
+#[test]
+fn threads_2_pipelined_replies_come_back_in_order() {
+    pipelined_in_order(2);
+}
+
+#[test]
+fn threads_4_pipelined_replies_come_back_in_order() {
+    pipelined_in_order(4);
+}
+
+/// MSET, MGET, DEL, UNLINK and EXISTS are split by owner and their replies
+/// gathered; MSETNX across workers is CROSSSLOT; hash tags put keys
+/// together.
+fn multi_key_commands(threads: usize) {
+    let server = KvServer::start_threads(threads);
+    let mut conn = Conn::open(&server);
+    let keys: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+    let mut mset = vec!["MSET".to_string()];
+    for (i, key) in keys.iter().enumerate() {
+        mset.extend([key.clone(), format!("{i}")]);
+    }
+    let mset: Vec<&str> = mset.iter().map(String::as_str).collect();
+    assert_eq!(conn.call(&mset), Reply::ok());
+    assert!(worker_stats(&mut conn).iter().all(|w| w["keys"] > 0), "MSET reached every worker");
+    let mut mget = vec!["MGET", "nope"];
+    mget.extend(keys.iter().rev().map(String::as_str));
+    let mut want = vec![Reply::Bulk(None)];
+    want.extend((0..20).rev().map(|i| Reply::bulk(&i.to_string())));
+    assert_eq!(conn.call(&mget), Reply::Array(want));
+    let mut exists = vec!["EXISTS", "nope", "m1", "m1"];
+    exists.extend(keys.iter().map(String::as_str));
+    assert_eq!(conn.call(&exists), Reply::Int(22));
+    assert_eq!(conn.call(&["DEL", "m0", "m1", "m2", "m3", "m4", "nope", "m0"]), Reply::Int(5));
+    assert_eq!(conn.call(&["UNLINK", "m5", "m6", "m7", "m8", "m9"]), Reply::Int(5));
+    assert_eq!(conn.call(&["DBSIZE"]), Reply::Int(10));
+    // A wrong type in MGET reads as nil, wherever it is.
+    assert_eq!(
+        conn.call(&["RPUSH", "m10", "x"]),
+        Reply::Error("WRONGTYPE Operation against a key holding the wrong kind of value".into())
+    );
+    assert_eq!(conn.call(&["DEL", "m10"]), Reply::Int(1));
+    assert_eq!(conn.call(&["RPUSH", "m10", "x"]), Reply::Int(1));
+    let Reply::Array(values) = conn.call(&["MGET", "m10", "m11", "m12", "m13", "m14", "m15"]) else { panic!("MGET") };
+    assert_eq!(values[0], Reply::Bulk(None));
+    assert_eq!(values[5], Reply::bulk("15"));
+    // Errors are as with one worker.
+    assert_eq!(
+        conn.call(&["MSET", "a", "1", "b"]),
+        Reply::Error("ERR wrong number of arguments for 'mset' command".into())
+    );
+    assert_eq!(conn.call(&["MGET"]), Reply::Error("ERR wrong number of arguments for 'mget' command".into()));
+    // MSETNX: all or nothing, so only on one worker.
+    let crossslot = Reply::Error("CROSSSLOT Keys in request don't hash to the same slot".into());
+    let mut msetnx = vec!["MSETNX"];
+    for key in ["x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10"] {
+        msetnx.extend([key, "v"]);
+    }
+    assert_eq!(conn.call(&msetnx), crossslot);
+    assert_eq!(conn.call(&["EXISTS", "x1", "x2"]), Reply::Int(0), "nothing set");
+    assert_eq!(conn.call(&["MSETNX", "{u}x1", "1", "{u}x2", "2", "{u}x3", "3"]), Reply::Int(1));
+    assert_eq!(conn.call(&["MSETNX", "{u}x1", "1", "{u}x4", "4"]), Reply::Int(0));
+    // Hash tags: 50 keys with one tag all live on one worker.
+    assert_eq!(conn.call(&["FLUSHDB"]), Reply::ok());
+    for i in 0..50 {
+        assert_eq!(conn.call(&["SET", &format!("{{user:7}}:{i}"), "x"]), Reply::ok());
+    }
+    let held: Vec<u64> = worker_stats(&mut conn).iter().map(|w| w["keys"]).collect();
+    assert_eq!((held.iter().sum::<u64>(), held.iter().filter(|&&n| n > 0).count()), (50, 1), "{held:?}");
+    // An empty tag does not count: `{}` keys spread.
+    for i in 0..50 {
+        assert_eq!(conn.call(&["SET", &format!("{{}}:{i}"), "x"]), Reply::ok());
+    }
+    assert!(worker_stats(&mut conn).iter().all(|w| w["keys"] > 0));
+    drop(conn);
+    server.stop();
+}
+
+#[test]
+fn threads_2_multi_key_commands_are_split_and_gathered() {
+    multi_key_commands(2);
+}
+
+#[test]
+fn threads_4_multi_key_commands_are_split_and_gathered() {
+    multi_key_commands(4);
+}
+
+/// Connections that leave while they are owed replies take nothing down;
+/// a half-closing peer, QUIT and a protocol error still get what they are
+/// owed first.
+fn leaving_with_replies_owed(threads: usize) {
+    let server = KvServer::start_threads(threads);
+    let mut steady = Conn::open(&server);
+    assert_eq!(steady.call(&["SET", "steady", "yes"]), Reply::ok());
+    let mut pipeline = Vec::new();
+    for i in 0..20_000 {
+        pipeline.extend(encode(&["SET", &format!("gone:{i}"), "some value"]));
+        pipeline.extend(encode(&["GET", &format!("gone:{}", i / 2)]));
+    }
+    for round in 0..10 {
+        let mut s = TcpStream::connect(server.addr).unwrap();
+        s.set_write_timeout(Some(STEP)).unwrap();
+        // Closed at once: with unread replies (a reset), or before they came.
+        let _ = s.write_all(&pipeline[..pipeline.len() / (round + 1)]);
+        drop(s);
+    }
+    // A peer that half-closes gets every reply, forwarded or not.
+    let mut half = TcpStream::connect(server.addr).unwrap();
+    half.set_read_timeout(Some(STEP)).unwrap();
+    let mut input = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..200 {
+        input.extend(encode(&["SET", &format!("h:{i}"), &i.to_string()]));
+        input.extend(encode(&["GET", &format!("h:{i}")]));
+        input.extend(encode(&["PING"]));
+        expected.extend_from_slice(format!("+OK\r\n${}\r\n{i}\r\n+PONG\r\n", i.to_string().len()).as_bytes());
+    }
+    let writer = half.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let mut writer = writer;
+        writer.write_all(&input).unwrap();
+        writer.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut reply = Vec::new();
+    half.read_to_end(&mut reply).unwrap();
+    sender.join().unwrap();
+    assert_eq!(String::from_utf8_lossy(&reply), String::from_utf8_lossy(&expected));
+    // QUIT, and a protocol error, after forwarded requests: their replies
+    // first, then QUIT's OK (or the error), then the close; what follows
+    // is ignored.
+    let mut input = Vec::new();
+    let mut before = Vec::new();
+    for i in 0..100 {
+        input.extend(encode(&["GET", &format!("h:{i}")]));
+        before.extend_from_slice(format!("${}\r\n{i}\r\n", i.to_string().len()).as_bytes());
+    }
+    let mut quit = input.clone();
+    quit.extend(encode(&["QUIT"]));
+    quit.extend(encode(&["SET", "after-quit", "x"]));
+    let mut want = before.clone();
+    want.extend_from_slice(b"+OK\r\n");
+    assert_eq!(String::from_utf8_lossy(&reply_then_close(server.addr, &quit)), String::from_utf8_lossy(&want));
+    let mut bad = input.clone();
+    bad.extend_from_slice(b"*1\r\n$x\r\n");
+    bad.extend(encode(&["SET", "after-error", "x"]));
+    let mut want = before.clone();
+    want.extend_from_slice(b"-ERR Protocol error: invalid bulk length\r\n");
+    assert_eq!(String::from_utf8_lossy(&reply_then_close(server.addr, &bad)), String::from_utf8_lossy(&want));
+    assert_eq!(steady.call(&["EXISTS", "after-quit", "after-error"]), Reply::Int(0));
+
+    // Everyone else is still served, and the leavers are gone.
+    assert_eq!(steady.call(&["GET", "steady"]), Reply::bulk("yes"));
+    let mut fresh = Conn::open(&server);
+    for i in 0..100 {
+        assert_eq!(fresh.call(&["SET", &format!("after:{i}"), "1"]), Reply::ok());
+        assert_eq!(fresh.call(&["GET", &format!("after:{i}")]), Reply::bulk("1"));
+    }
+    let deadline = Instant::now() + STEP;
+    loop {
+        let Reply::Bulk(Some(info)) = steady.call(&["INFO", "clients"]) else { panic!("INFO") };
+        if String::from_utf8_lossy(&info).contains("connected_clients:2\r\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "connections left open: {}", String::from_utf8_lossy(&info));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop((steady, fresh));
+    server.stop();
+}
+
+#[test]
+fn threads_2_connections_leaving_with_replies_owed() {
+    leaving_with_replies_owed(2);
+}
+
+#[test]
+fn threads_4_connections_leaving_with_replies_owed() {
+    leaving_with_replies_owed(4);
+}
+
+#[test]
+fn threads_2_malformed_input_gets_errors_and_never_crashes() {
+    malformed_input_on(2);
 }

@@ -203,6 +203,57 @@ fn a_half_closing_peer_receives_every_reply() {
     assert_eq!(log.events(), ["connect", "line q1", "line q2", "line q3", "close"]);
 }
 
+/// Answers each line later, from a timer (as if the reply were made on
+/// another worker), and keeps the stream open past the peer's end of
+/// stream until every reply is written.
+struct Deferred {
+    log: Log,
+    owed: usize,
+    ended: bool,
+}
+
+impl Handler for Deferred {
+    fn on_end(&mut self, stream: &mut Stream<Self>) {
+        self.log.push(format!("end, {} owed", self.owed));
+        self.ended = true;
+        if self.owed == 0 {
+            stream.close();
+        }
+    }
+    fn on_close(&mut self, _stream: &mut Stream<Self>) {
+        self.log.push("close");
+    }
+}
+
+impl Read<Until> for Deferred {
+    fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+        self.owed += 1;
+        let (id, reply) = (stream.id(), [b"re ", line, b"\n"].concat());
+        stream.engine().defer(Duration::from_millis(20), move |engine| {
+            let _ = engine.with_stream::<Deferred, _>(id, |handler, stream| {
+                stream.write(&reply).unwrap();
+                handler.owed -= 1;
+                if handler.ended && handler.owed == 0 {
+                    stream.close();
+                }
+            });
+        });
+    }
+}
+
+#[test]
+fn on_end_can_keep_the_stream_open_for_replies_made_later() {
+    let engine = Engine::new().unwrap();
+    let log = Log::new();
+    let handler = Deferred { log: log.clone(), owed: 0, ended: false };
+    let (_, theirs) = attach_with(&engine, handler, b"a\nb\n");
+    theirs.shutdown(Shutdown::Write).unwrap();
+    common::wait(&engine, "on_close", || log.contains("close"));
+    assert_eq!(common::read_all(&theirs).0, b"re a\nre b\n");
+    // Once, though the stream stayed open (and was driven again) after it.
+    assert_eq!(log.events(), ["end, 2 owed", "close"]);
+}
+
 /// A peer end that can write and half-close (TCP or UNIX).
 trait PeerEnd: std::io::Write + Send + 'static {
     fn half_close(&self);

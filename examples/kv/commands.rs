@@ -11,12 +11,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::collections;
 use crate::db::{glob_match, Db, Value, WrongType, WRONGTYPE};
 use crate::resp::{parse_i64, reply, MAX_BULK_LEN};
+use crate::shard::Router;
 
 pub const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
 pub const SYNTAX: &str = "ERR syntax error";
 const OVERFLOW: &str = "ERR increment or decrement would overflow";
 
-/// What every connection shares: the keyspace and the server's counters.
+/// What every connection of one worker shares: its shard of the keyspace
+/// and its counters (with `--threads 1`, the whole keyspace and the
+/// server's counters).
 #[derive(Debug)]
 pub struct Shared {
     pub db: RefCell<Db>,
@@ -27,10 +30,21 @@ pub struct Shared {
     pub connected: Cell<u64>,
     pub commands_processed: Cell<u64>,
     next_client_id: Cell<u64>,
+    /// Client ids go up by this much: with several workers, worker `i`
+    /// hands out `i + 1`, `i + 1 + workers`... so that ids are unique.
+    client_id_step: u64,
+    /// With several workers: where keys live and how requests get there.
+    pub router: Option<Router>,
 }
 
 impl Shared {
+    /// The state of a server of one engine.
     pub fn new() -> Self {
+        Self::for_worker(0, 1, None)
+    }
+
+    /// The state of worker `worker` of `workers`.
+    pub fn for_worker(worker: usize, workers: usize, router: Option<Router>) -> Self {
         Shared {
             db: RefCell::default(),
             started: Instant::now(),
@@ -38,14 +52,16 @@ impl Shared {
             connections_received: Cell::new(0),
             connected: Cell::new(0),
             commands_processed: Cell::new(0),
-            next_client_id: Cell::new(1),
+            next_client_id: Cell::new(worker as u64 + 1),
+            client_id_step: workers as u64,
+            router,
         }
     }
 
     /// A new client id (CLIENT ID), counting the connection.
     pub fn connect(&self) -> u64 {
         let id = self.next_client_id.get();
-        self.next_client_id.set(id + 1);
+        self.next_client_id.set(id + self.client_id_step);
         self.connections_received.set(self.connections_received.get() + 1);
         self.connected.set(self.connected.get() + 1);
         id
@@ -53,6 +69,29 @@ impl Shared {
 
     pub fn disconnect(&self) {
         self.connected.set(self.connected.get().saturating_sub(1));
+    }
+
+    /// Counts a request that is being answered.
+    pub fn count_command(&self) {
+        self.commands_processed.set(self.commands_processed.get() + 1);
+    }
+
+    /// This worker's counters, for INFO: `[connections received, connected,
+    /// commands processed, keys, keys with a time to live]`, then the
+    /// router's (see [`Router::counters`]) with several workers.
+    pub fn counters(&self) -> Vec<u64> {
+        let db = self.db.borrow();
+        let mut counters = vec![
+            self.connections_received.get(),
+            self.connected.get(),
+            self.commands_processed.get(),
+            db.len() as u64,
+            db.volatile_len() as u64,
+        ];
+        if let Some(router) = &self.router {
+            counters.extend(router.counters());
+        }
+        counters
     }
 }
 
@@ -98,103 +137,158 @@ impl Ctx<'_> {
 
 type Run = fn(&mut Ctx<'_>, &[&[u8]]);
 
-/// A command: its name, its arity as Redis counts it (the name included;
-/// negative: at least that many) and its function.
-struct Command {
-    name: &'static str,
-    arity: i32,
-    run: Run,
+/// Which arguments of a command are keys: with several workers, this says
+/// where a request runs (see `shard.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keys {
+    /// None: it runs on the connection's worker.
+    None,
+    /// The first argument: it runs on the worker that owns it.
+    First,
+    /// Every argument: split by owner, the parts' replies gathered.
+    All(Gather),
+    /// Every other argument from the first (key value key value...): split
+    /// by owner, the parts' replies gathered.
+    Pairs(Gather),
+    /// The whole keyspace: it runs on every worker, the replies gathered.
+    Every(Gather),
+    /// CONFIG: RESETSTAT runs on every worker, the rest on the
+    /// connection's.
+    Config,
 }
 
+/// How the replies of a request's parts make its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gather {
+    /// Integers, added up (DEL, EXISTS, DBSIZE).
+    Sum,
+    /// `+OK` if every part says so (MSET, FLUSHALL).
+    AllOk,
+    /// Arrays of values, put back in the order of the keys (MGET).
+    Mget,
+    /// Arrays of keys, joined (KEYS).
+    Keys,
+    /// SCAN replies, their keys joined.
+    Scan,
+    /// Counters, added up and shown as INFO.
+    Info,
+    /// Not split: keys on several workers are Redis Cluster's CROSSSLOT
+    /// error (MSETNX, which must set all or none).
+    CrossSlot,
+}
+
+/// A command: its name, its arity as Redis counts it (the name included;
+/// negative: at least that many), its function and its keys.
+pub struct Command {
+    pub name: &'static str,
+    arity: i32,
+    run: Run,
+    pub keys: Keys,
+}
+
+/// A command without keys.
 const fn cmd(name: &'static str, arity: i32, run: Run) -> Command {
-    Command { name, arity, run }
+    Command { name, arity, run, keys: Keys::None }
+}
+
+/// A command on one key, its first argument.
+const fn key(name: &'static str, arity: i32, run: Run) -> Command {
+    Command { name, arity, run, keys: Keys::First }
+}
+
+impl Command {
+    const fn keys(self, keys: Keys) -> Command {
+        Command { keys, ..self }
+    }
 }
 
 /// Every command, the busiest first. HELLO is deliberately missing: clients
 /// that try RESP3 get "unknown command", as from Redis 5, and fall back to
 /// RESP2.
 static COMMANDS: &[Command] = &[
-    cmd("get", 2, get),
-    cmd("set", -3, set),
-    cmd("incr", 2, |c, a| incr_by(c, a[1], 1)),
+    key("get", 2, get),
+    key("set", -3, set),
+    key("incr", 2, |c, a| incr_by(c, a[1], 1)),
     cmd("ping", -1, ping),
-    cmd("mset", -3, mset),
-    cmd("mget", -2, mget),
-    cmd("lpush", -3, |c, a| collections::push(c, a, true)),
-    cmd("rpush", -3, |c, a| collections::push(c, a, false)),
-    cmd("lpop", -2, |c, a| collections::pop(c, a, true, "lpop")),
-    cmd("rpop", -2, |c, a| collections::pop(c, a, false, "rpop")),
-    cmd("lrange", 4, collections::lrange),
-    cmd("llen", 2, collections::llen),
-    cmd("sadd", -3, collections::sadd),
-    cmd("spop", -2, collections::spop),
-    cmd("scard", 2, collections::scard),
-    cmd("sismember", 3, collections::sismember),
-    cmd("hset", -4, collections::hset),
-    cmd("hget", 3, collections::hget),
-    cmd("hlen", 2, collections::hlen),
-    cmd("zadd", -4, collections::zadd),
-    cmd("zpopmin", -2, collections::zpopmin),
-    cmd("zcard", 2, collections::zcard),
-    cmd("del", -2, del),
-    cmd("unlink", -2, del),
-    cmd("exists", -2, exists),
-    cmd("decr", 2, |c, a| incr_by(c, a[1], -1)),
-    cmd("incrby", 3, |c, a| match parse_i64(a[2]) {
+    cmd("mset", -3, mset).keys(Keys::Pairs(Gather::AllOk)),
+    cmd("mget", -2, mget).keys(Keys::All(Gather::Mget)),
+    key("lpush", -3, |c, a| collections::push(c, a, true)),
+    key("rpush", -3, |c, a| collections::push(c, a, false)),
+    key("lpop", -2, |c, a| collections::pop(c, a, true, "lpop")),
+    key("rpop", -2, |c, a| collections::pop(c, a, false, "rpop")),
+    key("lrange", 4, collections::lrange),
+    key("llen", 2, collections::llen),
+    key("sadd", -3, collections::sadd),
+    key("spop", -2, collections::spop),
+    key("scard", 2, collections::scard),
+    key("sismember", 3, collections::sismember),
+    key("hset", -4, collections::hset),
+    key("hget", 3, collections::hget),
+    key("hlen", 2, collections::hlen),
+    key("zadd", -4, collections::zadd),
+    key("zpopmin", -2, collections::zpopmin),
+    key("zcard", 2, collections::zcard),
+    cmd("del", -2, del).keys(Keys::All(Gather::Sum)),
+    cmd("unlink", -2, del).keys(Keys::All(Gather::Sum)),
+    cmd("exists", -2, exists).keys(Keys::All(Gather::Sum)),
+    key("decr", 2, |c, a| incr_by(c, a[1], -1)),
+    key("incrby", 3, |c, a| match parse_i64(a[2]) {
         Some(by) => incr_by(c, a[1], by),
         None => c.error(NOT_AN_INTEGER),
     }),
-    cmd("decrby", 3, |c, a| match parse_i64(a[2]).and_then(i64::checked_neg) {
+    key("decrby", 3, |c, a| match parse_i64(a[2]).and_then(i64::checked_neg) {
         Some(by) => incr_by(c, a[1], by),
         None if parse_i64(a[2]).is_some() => c.error("ERR decrement would overflow"),
         None => c.error(NOT_AN_INTEGER),
     }),
     cmd("echo", 2, |c, a| reply::bulk(c.out, a[1])),
-    cmd("setnx", 3, setnx),
-    cmd("setex", 4, |c, a| setex(c, a, "setex", 1000)),
-    cmd("psetex", 4, |c, a| setex(c, a, "psetex", 1)),
-    cmd("getset", 3, getset),
-    cmd("getdel", 2, getdel),
-    cmd("msetnx", -3, msetnx),
-    cmd("append", 3, append),
-    cmd("strlen", 2, |c, a| {
+    key("setnx", 3, setnx),
+    key("setex", 4, |c, a| setex(c, a, "setex", 1000)),
+    key("psetex", 4, |c, a| setex(c, a, "psetex", 1)),
+    key("getset", 3, getset),
+    key("getdel", 2, getdel),
+    cmd("msetnx", -3, msetnx).keys(Keys::Pairs(Gather::CrossSlot)),
+    key("append", 3, append),
+    key("strlen", 2, |c, a| {
         let len = c.db().get(a[1]).map(|value| value.map_or(0, <[u8]>::len));
         let Ok(len) = len else { return c.error(WRONGTYPE) };
         c.count(len)
     }),
-    cmd("expire", -3, |c, a| expire(c, a, "expire", 1000)),
-    cmd("pexpire", -3, |c, a| expire(c, a, "pexpire", 1)),
-    cmd("ttl", 2, |c, a| ttl(c, a, 1000)),
-    cmd("pttl", 2, |c, a| ttl(c, a, 1)),
-    cmd("persist", 2, |c, a| {
+    key("expire", -3, |c, a| expire(c, a, "expire", 1000)),
+    key("pexpire", -3, |c, a| expire(c, a, "pexpire", 1)),
+    key("ttl", 2, |c, a| ttl(c, a, 1000)),
+    key("pttl", 2, |c, a| ttl(c, a, 1)),
+    key("persist", 2, |c, a| {
         let had_ttl = matches!(c.db().deadline(a[1]), Some(Some(_)));
         if had_ttl {
             c.db().set_deadline(a[1], None);
         }
         c.int(i64::from(had_ttl))
     }),
-    cmd("type", 2, |c, a| {
+    key("type", 2, |c, a| {
         let kind = c.db().kind(a[1]).unwrap_or("none");
         reply::simple(c.out, kind)
     }),
     cmd("keys", 2, |c, a| {
         let keys = c.shared.db.borrow().keys(a[1]);
         bulk_array(c.out, &keys)
-    }),
-    cmd("scan", -2, scan),
+    })
+    .keys(Keys::Every(Gather::Keys)),
+    cmd("scan", -2, scan).keys(Keys::Every(Gather::Scan)),
     cmd("dbsize", 1, |c, _| {
         let len = c.db().len();
         c.count(len)
-    }),
-    cmd("flushall", -1, flush),
-    cmd("flushdb", -1, flush),
+    })
+    .keys(Keys::Every(Gather::Sum)),
+    cmd("flushall", -1, flush).keys(Keys::Every(Gather::AllOk)),
+    cmd("flushdb", -1, flush).keys(Keys::Every(Gather::AllOk)),
     cmd("select", 2, |c, a| match parse_i64(a[1]) {
         Some(0) => c.ok(),
         Some(_) => c.error("ERR DB index is out of range"),
         None => c.error(NOT_AN_INTEGER),
     }),
-    cmd("info", -1, info),
-    cmd("config", -2, config),
+    cmd("info", -1, info).keys(Keys::Every(Gather::Info)),
+    cmd("config", -2, config).keys(Keys::Config),
     cmd("command", -1, command),
     cmd("client", -2, client),
     cmd("time", 1, |c, _| {
@@ -211,17 +305,60 @@ static COMMANDS: &[Command] = &[
 
 /// Runs one request (`args[0]` is the command name, `args` is not empty).
 pub fn execute(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
+    match find(args) {
+        Ok(index) => run(ctx, index, args),
+        Err(Refused::Unknown) => unknown_command(ctx, args),
+        Err(Refused::Arity(name)) => wrong_arity(ctx, name),
+    }
+}
+
+/// Why [`find`] found no command to run.
+pub enum Refused {
+    Unknown,
+    /// The command's name: the number of arguments is wrong.
+    Arity(&'static str),
+}
+
+/// The index of the command `args` names, if its number of arguments is
+/// right.
+#[inline(always)]
+pub fn find(args: &[&[u8]]) -> Result<usize, Refused> {
     let name = &args[0];
-    let Some(command) = COMMANDS.iter().find(|c| c.name.as_bytes().eq_ignore_ascii_case(name)) else {
-        return unknown_command(ctx, args);
+    let Some(index) = COMMANDS.iter().position(|c| c.name.as_bytes().eq_ignore_ascii_case(name)) else {
+        return Err(Refused::Unknown);
     };
+    let command = &COMMANDS[index];
     let argc = args.len();
     let arity = command.arity.unsigned_abs() as usize;
     if (command.arity > 0 && argc != arity) || argc < arity {
-        return wrong_arity(ctx, command.name);
+        return Err(Refused::Arity(command.name));
     }
-    ctx.shared.commands_processed.set(ctx.shared.commands_processed.get() + 1);
-    (command.run)(ctx, args);
+    Ok(index)
+}
+
+/// The command at `index` (from [`find`]).
+pub fn command_at(index: usize) -> &'static Command {
+    &COMMANDS[index]
+}
+
+/// Runs the command at `index` (from [`find`]), counting it.
+#[inline(always)]
+pub fn run(ctx: &mut Ctx<'_>, index: usize, args: &[&[u8]]) {
+    ctx.shared.count_command();
+    (COMMANDS[index].run)(ctx, args);
+}
+
+/// Runs the command at `index` without counting it: the part of a request
+/// that another worker received (and counted).
+pub fn run_part(ctx: &mut Ctx<'_>, index: usize, args: &[&[u8]]) {
+    (COMMANDS[index].run)(ctx, args);
+}
+
+/// Replies to a request whose keys are on several workers, for a command
+/// that cannot be split.
+pub fn cross_slot(ctx: &mut Ctx<'_>) {
+    ctx.shared.count_command();
+    ctx.error("CROSSSLOT Keys in request don't hash to the same slot");
 }
 
 /// Redis 7's message, quoting (at most about 128 bytes of) the arguments.
@@ -615,6 +752,13 @@ fn flush(c: &mut Ctx<'_>, a: &[&[u8]]) {
 }
 
 fn info(c: &mut Ctx<'_>, a: &[&[u8]]) {
+    let counters = c.shared.counters();
+    info_reply(c.out, c.shared, a, &[counters]);
+}
+
+/// INFO's reply: the sections `a` asks for, with every worker's
+/// [`Shared::counters`] (one list per worker) added up.
+pub fn info_reply(out: &mut Vec<u8>, shared: &Shared, a: &[&[u8]], workers: &[Vec<u64>]) {
     let wanted = |section: &str| {
         a.len() == 1
             || a[1..].iter().any(|s| {
@@ -622,37 +766,44 @@ fn info(c: &mut Ctx<'_>, a: &[&[u8]]) {
                     || [&b"all"[..], b"everything", b"default"].iter().any(|w| s.eq_ignore_ascii_case(w))
             })
     };
-    let shared = c.shared;
+    let total = |i: usize| workers.iter().map(|w| w.get(i).copied().unwrap_or(0)).sum::<u64>();
     let mut text = String::new();
     if wanted("server") {
         let port = shared.address.borrow().rsplit_once(':').map_or("0", |(_, p)| p).to_string();
         text.push_str(&format!(
             "# Server\r\nredis_version:7.0.0\r\npants_kv_version:{}\r\nredis_mode:standalone\r\n\
-             process_id:{}\r\ntcp_port:{port}\r\nuptime_in_seconds:{}\r\n\r\n",
+             process_id:{}\r\ntcp_port:{port}\r\nuptime_in_seconds:{}\r\n",
             env!("CARGO_PKG_VERSION"),
             std::process::id(),
             shared.started.elapsed().as_secs(),
         ));
+        if shared.router.is_some() {
+            text.push_str(&format!("pants_kv_threads:{}\r\n", workers.len()));
+        }
+        text.push_str("\r\n");
     }
     if wanted("clients") {
-        text.push_str(&format!("# Clients\r\nconnected_clients:{}\r\n\r\n", shared.connected.get()));
+        text.push_str(&format!("# Clients\r\nconnected_clients:{}\r\n\r\n", total(1)));
     }
     if wanted("stats") {
         text.push_str(&format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\r\n",
-            shared.connections_received.get(),
-            shared.commands_processed.get(),
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n",
+            total(0),
+            total(2),
         ));
+        if shared.router.is_some() {
+            text.push_str(&crate::shard::info_stats(workers));
+        }
+        text.push_str("\r\n");
     }
     if wanted("keyspace") {
         text.push_str("# Keyspace\r\n");
-        let db = shared.db.borrow();
-        if db.len() > 0 {
-            text.push_str(&format!("db0:keys={},expires={},avg_ttl=0\r\n", db.len(), db.volatile_len()));
+        if total(3) > 0 {
+            text.push_str(&format!("db0:keys={},expires={},avg_ttl=0\r\n", total(3), total(4)));
         }
     }
     let text = format!("{}\r\n", text.trim_end());
-    reply::bulk(c.out, text.as_bytes());
+    reply::bulk(out, text.as_bytes());
 }
 
 /// CONFIG GET pattern... answers from a small table of read-only settings
@@ -691,6 +842,9 @@ fn config(c: &mut Ctx<'_>, a: &[&[u8]]) {
         b"resetstat" => {
             c.shared.commands_processed.set(0);
             c.shared.connections_received.set(0);
+            if let Some(router) = &c.shared.router {
+                router.reset_counters();
+            }
             c.ok()
         }
         _ => unknown_subcommand(c, a[1], "CONFIG"),

@@ -1,8 +1,9 @@
 //! The keyspace: keys to values (strings, lists, sets, hashes and sorted
 //! sets), some with a time to live.
 //!
-//! One `Db` is shared by every connection (`Rc<RefCell<Db>>`): the engine is
-//! single-threaded, so no lock is needed. Expired keys are removed lazily,
+//! One `Db` is shared by every connection of a worker (`Rc<RefCell<Db>>`;
+//! with `--threads N`, each worker has its own, its shard of the keyspace):
+//! an engine is single-threaded, so no lock is needed. Expired keys are removed lazily,
 //! when a command touches them, and actively, by a timer that pops the
 //! deadlines that have passed (`expire_due`).
 

@@ -74,6 +74,8 @@ pub(crate) struct Core {
     pub(crate) writable: bool,
     /// The peer sent end of stream.
     pub(crate) eof: bool,
+    /// `on_end` has been called (it runs once).
+    pub(crate) end_reported: bool,
     pub(crate) out: Outbox,
     pub(crate) buffer_size: usize,
     pub(crate) write_limit: usize,
@@ -130,6 +132,7 @@ impl Core {
             read_closed: false,
             writable: false,
             eof: false,
+            end_reported: false,
             out: Outbox::default(),
             buffer_size,
             write_limit: DEFAULT_WRITE_LIMIT,

@@ -65,7 +65,9 @@
 //! ([`FrameError::Truncated`](crate::FrameError), with its length; when the
 //! peer resets the connection, before the read error), and what the
 //! handler queued in reply is flushed before the stream closes: a half-closing
-//! peer gets its answers (Pants dropped them).
+//! peer gets its answers (Pants dropped them). That close is `on_end`'s
+//! default; a handler whose replies are still being made elsewhere keeps
+//! the stream open there, and closes it once they are written.
 
 mod builder;
 mod channel;
@@ -164,6 +166,18 @@ pub trait Handler: Sized + 'static {
     /// ```
     fn on_produce(&mut self, stream: &mut Stream<Self>) {
         let _ = stream;
+    }
+
+    /// The peer has closed its side (end of stream): nothing more will be
+    /// read. Called once, after every whole frame was delivered and a
+    /// partial frame left over was reported to `on_error`, unless the
+    /// stream is closing already. Default: [`close`](Stream::close), which
+    /// sends what is queued first, so a half-closing peer gets its replies.
+    /// A handler that still owes replies made elsewhere (on another worker,
+    /// on a thread) may keep the stream open and close it once they are
+    /// written: writing works as before.
+    fn on_end(&mut self, stream: &mut Stream<Self>) {
+        stream.close();
     }
 
     /// The stream has closed: called exactly once, last. Its addresses are

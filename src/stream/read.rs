@@ -4,7 +4,6 @@
 use std::io;
 
 use super::channel::StreamChannel;
-use super::core::Close;
 use super::reader::Dispatch;
 use super::trace;
 use super::Handler;
@@ -137,11 +136,16 @@ impl<H: Handler> StreamChannel<H> {
         }
     }
 
-    /// The peer closed its side: report a partial frame, then close after
-    /// flushing the replies.
+    /// The peer closed its side: report a partial frame, then tell the
+    /// handler (once; by default it closes after flushing the replies).
     pub(super) fn end_of_stream(&mut self) {
         self.report_partial_frame();
-        self.core().ask_close(Close::Flush);
+        let core = self.core();
+        if core.end_reported || core.close.is_some() {
+            return;
+        }
+        core.end_reported = true;
+        self.call(|h, s| h.on_end(s));
     }
 
     /// The peer will send no more: bytes left buffered are a partial frame,
