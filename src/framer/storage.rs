@@ -2,7 +2,7 @@
 //! or a fixed buffer the caller provides.
 
 #[cfg(feature = "alloc")]
-use alloc::{vec, vec::Vec};
+use alloc::vec::Vec;
 
 /// The memory a [`Framer`](super::Framer) buffers bytes in.
 ///
@@ -86,9 +86,15 @@ impl Storage for Vec<u8> {
     // (reloaded for every frame) in any loop that also pushes.
     #[inline]
     fn grow(&mut self, live: core::ops::Range<usize>, len: usize) {
-        let mut grown = vec![0; len];
-        grown[..live.len()].copy_from_slice(&self[live]);
-        *self = grown;
+        // In place where the allocator can extend the block (`realloc`):
+        // allocating a new block while the old one is alive, then freeing
+        // the old, fragments the heap so that glibc trims and re-grows it
+        // (page faults) each time a framer is made and dropped.
+        let count = live.len();
+        self.copy_within(live, 0);
+        self.truncate(count);
+        self.reserve_exact(len - count);
+        self.resize(len, 0);
     }
 }
 
