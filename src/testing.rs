@@ -271,8 +271,9 @@ impl Peer {
     /// Ends the peer's side (a half-close: TCP's `FIN`). The stream reads
     /// what was sent before, then its end of stream: frames buffered are
     /// delivered, a partial frame is reported
-    /// ([`FrameError::Truncated`](crate::FrameError)), replies are flushed
-    /// and the stream closes. What it writes meanwhile can still be taken.
+    /// ([`FrameError::Truncated`](crate::FrameError)), then `on_end`, whose
+    /// default flushes the replies and closes the stream. What it writes
+    /// meanwhile can still be taken.
     pub fn close(&self) {
         let mut pipe = self.pipe.lock();
         if pipe.peer_closed {

@@ -254,6 +254,99 @@ fn on_end_can_keep_the_stream_open_for_replies_made_later() {
     assert_eq!(log.events(), ["end, 2 owed", "close"]);
 }
 
+/// Like [`Deferred`], but owes at most `bound` replies: it pauses reading
+/// at the bound and resumes as replies are written.
+struct Bounded {
+    log: Log,
+    owed: usize,
+    most_owed: usize,
+    bound: usize,
+    ended: bool,
+}
+
+impl Handler for Bounded {
+    fn on_end(&mut self, stream: &mut Stream<Self>) {
+        self.log.push(format!("end, {} owed", self.owed));
+        self.ended = true;
+        if self.owed == 0 {
+            stream.close();
+        }
+    }
+    fn on_close(&mut self, _stream: &mut Stream<Self>) {
+        self.log.push("close");
+    }
+}
+
+impl Read<Until> for Bounded {
+    fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+        assert!(!stream.is_reading_paused(), "a frame delivered while paused");
+        self.owed += 1;
+        self.most_owed = self.most_owed.max(self.owed);
+        if self.owed == self.bound {
+            stream.pause_reading();
+        }
+        let (id, reply) = (stream.id(), [b"re ", line, b"\n"].concat());
+        stream.engine().defer(Duration::from_millis(1), move |engine| {
+            let _ = engine.with_stream::<Bounded, _>(id, |handler, stream| {
+                stream.write(&reply).unwrap();
+                handler.owed -= 1;
+                if handler.owed < handler.bound {
+                    stream.resume_reading();
+                }
+                if handler.ended && handler.owed == 0 {
+                    stream.close();
+                }
+            });
+        });
+    }
+}
+
+#[test]
+fn pause_reading_bounds_what_a_pipelining_peer_makes_a_handler_owe() {
+    let engine = Engine::new().unwrap();
+    let log = Log::new();
+    let handler = Bounded { log: log.clone(), owed: 0, most_owed: 0, bound: 4, ended: false };
+    // 100 lines and the end of stream in one go: all buffered at once.
+    let lines: Vec<u8> = (0..100).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+    let (id, theirs) = attach_with(&engine, handler, &lines);
+    theirs.shutdown(Shutdown::Write).unwrap();
+    let mut most_owed = 0;
+    common::wait(&engine, "on_close", || {
+        if let Ok(most) = engine.with_stream::<Bounded, _>(id, |handler, _| handler.most_owed) {
+            most_owed = most;
+        }
+        log.contains("close")
+    });
+    let expected: Vec<u8> = (0..100).flat_map(|i| format!("re {i}\n").into_bytes()).collect();
+    assert_eq!(common::read_all(&theirs).0, expected);
+    assert_eq!(most_owed, 4, "never more than the bound owed");
+    // The end of stream waited for the paused reads: seen once, after the
+    // last line.
+    assert_eq!(log.events().len(), 2);
+    assert!(log.events()[0].starts_with("end, "));
+}
+
+#[test]
+fn a_paused_stream_reads_nothing_until_resumed() {
+    let test = TestEngine::new().unwrap();
+    let log = Log::new();
+    let handler = Lines::new(&log);
+    let peer = Stream::new(handler).read_delimiter(Until::lf()).attach_memory(&test).unwrap();
+    test.with_stream::<Lines, _>(peer.id(), |_, stream| stream.pause_reading()).unwrap();
+    peer.send(b"one\ntwo\n");
+    peer.close();
+    test.settle().unwrap();
+    assert_eq!(log.events(), ["connect"], "nothing read, and no end of stream, while paused");
+    assert!(!peer.is_closed());
+    test.with_stream::<Lines, _>(peer.id(), |_, stream| {
+        assert!(stream.is_reading_paused());
+        stream.resume_reading();
+    })
+    .unwrap();
+    test.settle().unwrap();
+    assert_eq!(log.events(), ["connect", "line one", "line two", "close"]);
+}
+
 /// A peer end that can write and half-close (TCP or UNIX).
 trait PeerEnd: std::io::Write + Send + 'static {
     fn half_close(&self);

@@ -250,7 +250,11 @@ impl<H: Handler> StreamChannel<H> {
 impl<H: Handler> Channel for StreamChannel<H> {
     fn event(&mut self, _engine: &Engine, readiness: Readiness) {
         let core = self.core();
-        core.readable |= readiness.readable;
+        // After the end of stream there is nothing to read (and the socket
+        // stays readable for good): a stream kept open past it (`on_end`)
+        // must still count as idle, so that its receive buffer goes back to
+        // the pool.
+        core.readable |= readiness.readable && !core.eof;
         core.read_closed |= readiness.read_closed;
         core.writable |= readiness.writable;
         self.drive();

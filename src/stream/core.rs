@@ -81,6 +81,8 @@ pub(crate) struct Core {
     pub(crate) write_limit: usize,
     /// Reading paused because too much is queued for sending.
     pub(crate) paused: bool,
+    /// Reading paused by the handler ([`Stream::pause_reading`](super::Stream::pause_reading)).
+    pub(crate) held: bool,
     /// `on_write` is owed once the queue drains.
     pub(crate) owe_on_write: bool,
     /// The handler produces: `on_produce` is called while the queue is
@@ -137,6 +139,7 @@ impl Core {
             buffer_size,
             write_limit: DEFAULT_WRITE_LIMIT,
             paused: false,
+            held: false,
             owe_on_write: false,
             producing: false,
             owe_on_connect: false,

@@ -56,8 +56,8 @@
 //!
 //! `on_connect` runs once the connection is up (before any `on_read`);
 //! `on_read` for each frame; `on_write` each time everything queued has been
-//! sent; `on_close` exactly once at the end, whether the stream ever
-//! connected or not. Errors go to `on_connect_error`, `on_overflow_error` and
+//! sent; `on_end` once if the peer closes its side; `on_close` exactly once
+//! at the end, whether the stream ever connected or not. Errors go to `on_connect_error`, `on_overflow_error` and
 //! `on_error`, whose defaults log (through `log`) and close the stream.
 //!
 //! When the peer closes its side, frames already buffered are still
@@ -67,7 +67,14 @@
 //! handler queued in reply is flushed before the stream closes: a half-closing
 //! peer gets its answers (Pants dropped them). That close is `on_end`'s
 //! default; a handler whose replies are still being made elsewhere keeps
-//! the stream open there, and closes it once they are written.
+//! the stream open there, and closes it once they are written
+//! ([`Engine::shutdown`](crate::Engine::shutdown) closes it regardless,
+//! after flushing what is queued).
+//!
+//! Reading pauses by itself while more than the write limit is queued
+//! ([`Handler::on_backpressure`]); a handler can also pause it
+//! ([`Stream::pause_reading`]), to bound the replies it owes when they are
+//! made elsewhere and so are not queued yet.
 
 mod builder;
 mod channel;
@@ -175,7 +182,8 @@ pub trait Handler: Sized + 'static {
     /// sends what is queued first, so a half-closing peer gets its replies.
     /// A handler that still owes replies made elsewhere (on another worker,
     /// on a thread) may keep the stream open and close it once they are
-    /// written: writing works as before.
+    /// written: writing works as before. [`Engine::shutdown`](crate::Engine::shutdown)
+    /// still closes it (after flushing what is queued).
     fn on_end(&mut self, stream: &mut Stream<Self>) {
         stream.close();
     }
@@ -556,6 +564,59 @@ impl<H: Handler, D> Stream<H, D> {
     /// Whether [`Handler::on_produce`] is being called.
     pub fn is_producing(&self) -> bool {
         self.core.producing
+    }
+
+    /// Stops reading until [`resume_reading`](Stream::resume_reading): no
+    /// more frames are delivered (including the rest of those already
+    /// buffered; the current `on_read` finishes), nothing more is read from
+    /// the socket, so the peer's sending backs up through TCP's flow
+    /// control, and the end of stream waits too. Writing, timers and
+    /// timeouts go on (a read timeout still counts).
+    ///
+    /// For a handler whose replies are made elsewhere (on another worker, a
+    /// thread) and so do not count against the write limit while they are
+    /// owed: it pauses when it owes too many and resumes as they are
+    /// written, which bounds what a peer pipelining requests can make it
+    /// hold.
+    ///
+    /// ```
+    /// use pants::{delimiter::Until, testing::TestEngine, Handler, Read, Stream};
+    ///
+    /// struct OneAtATime;
+    /// impl Handler for OneAtATime {}
+    /// impl Read<Until> for OneAtATime {
+    ///     fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+    ///         let _ = stream.write(line);
+    ///         stream.pause_reading(); // until someone resumes it
+    ///     }
+    /// }
+    ///
+    /// let test = TestEngine::new()?;
+    /// let peer = Stream::new(OneAtATime).read_delimiter(Until::lf()).attach_memory(&test)?;
+    /// peer.send(b"a\nb\n");
+    /// test.settle()?;
+    /// assert_eq!(peer.take_written(), b"a");
+    /// test.with_stream::<OneAtATime, _>(peer.id(), |_, stream| stream.resume_reading())?;
+    /// test.settle()?;
+    /// assert_eq!(peer.take_written(), b"b");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pause_reading(&mut self) {
+        self.core.held = true;
+    }
+
+    /// Reads again after [`pause_reading`](Stream::pause_reading): frames
+    /// already buffered are delivered in the next loop iteration, even if
+    /// the socket has nothing new.
+    pub fn resume_reading(&mut self) {
+        if std::mem::take(&mut self.core.held) {
+            self.core.engine.mark_ready(self.core.id);
+        }
+    }
+
+    /// Whether [`pause_reading`](Stream::pause_reading) holds reading.
+    pub fn is_reading_paused(&self) -> bool {
+        self.core.held
     }
 
     /// Bytes queued and not yet sent.

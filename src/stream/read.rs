@@ -23,9 +23,10 @@ impl<H: Handler> StreamChannel<H> {
             if !core.is_connected() || core.close.is_some() || !core.can_read_plaintext() {
                 return;
             }
-            if core.paused {
+            if core.paused || core.held {
                 // Buffered frames wait until the queue drains to half the
-                // write limit; `backpressure` then marks the stream ready.
+                // write limit (`backpressure` then marks the stream ready),
+                // or until the handler resumes reading (which does too).
                 return;
             }
             self.dispatch();
@@ -39,6 +40,9 @@ impl<H: Handler> StreamChannel<H> {
                 // flushes, then pauses; if everything went out, the next
                 // iteration goes on.
                 core.engine.mark_ready(core.id);
+                return;
+            }
+            if core.held {
                 return;
             }
             if core.eof {

@@ -161,12 +161,13 @@ where
 
 /// Why frames must not be delivered to `stream` now, if they must not: it
 /// was closed or can no longer read (stop), or its send queue is over the
-/// write limit (backpressure: the rest waits until the queue drains).
+/// write limit (backpressure: the rest waits until the queue drains), or
+/// its handler paused reading (the rest waits until it resumes).
 #[inline]
 fn halted<H, D>(stream: &Stream<H, D>) -> Option<Dispatch<H>> {
     if stream.core.close.is_some() || stream.core.poisoned || !stream.core.can_read_plaintext() {
         Some(Dispatch::Stopped)
-    } else if stream.core.out.queued() > stream.core.write_limit as u64 {
+    } else if stream.core.held || stream.core.out.queued() > stream.core.write_limit as u64 {
         Some(Dispatch::Idle)
     } else {
         None
