@@ -1160,3 +1160,56 @@ fn threads_4_connections_leaving_with_replies_owed() {
 fn threads_2_malformed_input_gets_errors_and_never_crashes() {
     malformed_input_on(2);
 }
+
+/// The server's resident memory, from /proc (Linux).
+fn resident_kib(server: &KvServer) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A client that pipelines requests for large values and does not read
+/// the replies: with one thread the write limit stops the reading; with
+/// several, replies owed by other workers are not queued yet, and the
+/// connection pauses its reading at a bound instead. Then every reply still
+/// comes, in order.
+fn unread_replies_are_bounded(threads: usize) {
+    const VALUE: usize = 256 * 1024;
+    const REQUESTS: usize = 4000; // 1 GiB of replies if nothing held back
+    let server = KvServer::start_threads(threads);
+    let mut setter = Conn::open(&server);
+    let values: Vec<String> = (0..8).map(|k| char::from(b'a' + k).to_string().repeat(VALUE)).collect();
+    for (k, value) in values.iter().enumerate() {
+        assert_eq!(setter.call(&["SET", &format!("big:{k}"), value]), Reply::ok());
+    }
+    let before = resident_kib(&server);
+    let mut conn = Conn::open(&server);
+    let requests: Vec<u8> = (0..REQUESTS).flat_map(|i| encode(&["GET", &format!("big:{}", i % 8)])).collect();
+    let mut writer = conn.writer.try_clone().unwrap();
+    let sender = std::thread::spawn(move || writer.write_all(&requests));
+    let mut most = 0;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(50));
+        most = most.max(resident_kib(&server).unwrap_or(0));
+    }
+    if let Some(before) = before {
+        // 128 owed replies of 256 KiB and a write limit's worth are 33 MiB.
+        assert!(most < before + 128 * 1024, "kv grew from {before} KiB to {most} KiB");
+    }
+    for i in 0..REQUESTS {
+        assert_eq!(conn.read(), Reply::bulk(&values[i % 8]), "reply {i}");
+    }
+    sender.join().unwrap().unwrap();
+    drop((conn, setter));
+    server.stop();
+}
+
+#[test]
+fn unread_replies_are_bounded_with_one_thread() {
+    unread_replies_are_bounded(1);
+}
+
+#[test]
+fn threads_2_unread_replies_are_bounded() {
+    unread_replies_are_bounded(2);
+}

@@ -123,10 +123,15 @@ pub fn start_workers(
     threads: usize,
     listen: impl Fn(&Engine, &str, usize) -> Result<StreamId, pants::StreamError> + Send + Sync + 'static,
 ) -> Result<(pants::WorkerGroup, Address), Box<dyn Error>> {
-    let addr = match addr.parse::<std::net::SocketAddr>() {
-        // Port 0: every worker must listen on the same port, so pick one.
-        Ok(socket) if socket.port() == 0 => std::net::TcpListener::bind(socket)?.local_addr()?.to_string(),
-        _ => addr.to_string(),
+    // Port 0: every worker must listen on the same port, so pick one, and
+    // hold it (bound with `SO_REUSEPORT`, not listening) until they all
+    // listen on it: a free port picked and let go could be taken meanwhile.
+    let (addr, _hold) = match addr.parse::<std::net::SocketAddr>() {
+        Ok(socket) if socket.port() == 0 => {
+            let hold = hold_port(socket)?;
+            (hold.local_addr()?.to_string(), Some(hold))
+        }
+        _ => (addr.to_string(), None),
     };
     let address = std::sync::Arc::new(std::sync::Mutex::new(None));
     let first = std::sync::Arc::clone(&address);
@@ -139,6 +144,19 @@ pub fn start_workers(
     })?;
     let local = address.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take().ok_or("no address")?;
     Ok((group, local))
+}
+
+/// A socket bound to a free port at `socket`'s address with `SO_REUSEPORT`,
+/// and not listening: no connection reaches it, and no other socket but one
+/// with `SO_REUSEPORT` (the workers') can bind the port while it is held.
+fn hold_port(socket: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use rustix::net::{sockopt, AddressFamily, SocketType};
+    let family = if socket.is_ipv6() { AddressFamily::INET6 } else { AddressFamily::INET };
+    let fd = rustix::net::socket(family, SocketType::STREAM, None)?;
+    sockopt::set_socket_reuseaddr(&fd, true)?;
+    sockopt::set_socket_reuseport(&fd, true)?;
+    rustix::net::bind(&fd, &socket)?;
+    Ok(std::net::TcpListener::from(fd))
 }
 
 /// Ctrl-C (SIGINT) and SIGTERM, caught from now on: [`wait_for_signal`]

@@ -74,9 +74,16 @@
 //! worker; the default stays one thread, and Redis itself scales out with
 //! more processes (Redis Cluster) rather than threads.
 //!
-//! Ctrl-C (SIGINT) or SIGTERM stops the server cleanly (with several
-//! workers, each drains its connections: 2 seconds at most, after which
-//! replies still owed by another worker are dropped).
+//! A client that pipelines without reading its replies cannot make kv hold
+//! much for it: with one thread, reading stops once a megabyte of replies is
+//! queued (the stream's write limit); with several, a connection that owes
+//! 128 forwarded replies, or holds a megabyte of its own behind them, stops
+//! reading until it owes half as much ([`Stream::pause_reading`]).
+//!
+//! Ctrl-C (SIGINT) or SIGTERM stops the server cleanly: each worker flushes
+//! what its connections have queued (2 seconds at most) and closes them;
+//! with several workers, replies still owed by another worker then are
+//! dropped with their connection.
 
 mod collections;
 mod commands;

@@ -25,8 +25,8 @@
 //! them; each answer fills its slot, and the ready slots at the front are
 //! written. A connection with nothing owed writes at once, as with one
 //! thread. A connection that closes while it is owed replies just drops
-//! them when they arrive ([`Engine::with_stream`] finds no stream; ids are
-//! never reused). QUIT, a protocol error or the peer's end of stream while
+//! them when they arrive ([`Engine::with_stream`] finds no stream: an id is
+//! reused only after its slot's generation counter wraps). QUIT, a protocol error or the peer's end of stream while
 //! replies are owed close the connection once they are written; requests
 //! after QUIT or a protocol error are ignored, as Redis ignores them.
 //!
@@ -53,6 +53,21 @@ use crate::{Client, LARGE_REPLY};
 
 /// Redis Cluster's number of hash slots.
 const SLOTS: u16 = 16384;
+
+/// A connection that owes this many forwarded replies stops reading until
+/// it owes half as many ([`Stream::pause_reading`]): a client pipelining
+/// without reading its replies cannot make a worker hold more than this
+/// many replies (and [`MAX_HELD`] bytes of local ones). `redis-benchmark
+/// -P 16` has 16 in flight per connection.
+const MAX_OWED: usize = 128;
+
+/// Likewise for the bytes of replies made but waiting behind one owed: the
+/// stream's default write limit, which bounds what one thread queues.
+const MAX_HELD: usize = 1 << 20;
+
+/// What a new outbox or reply buffer reserves at most.
+const PREALLOCATE_JOBS: usize = 4096;
+const PREALLOCATE_BYTES: usize = 1 << 20;
 
 /// The slot of `key`, as Redis Cluster computes it (`CLUSTER KEYSLOT`).
 pub fn key_slot(key: &[u8]) -> u16 {
@@ -236,11 +251,12 @@ impl Router {
             if batch.jobs.is_empty() {
                 continue;
             }
-            // The next batch starts as large as this one: no regrowing.
+            // The next batch starts as large as this one (no regrowing),
+            // but not as large as one huge request made it.
             let next = Batch {
-                jobs: Vec::with_capacity(batch.jobs.len()),
-                args: Vec::with_capacity(batch.args.len()),
-                ends: Vec::with_capacity(batch.ends.len()),
+                jobs: Vec::with_capacity(batch.jobs.len().min(PREALLOCATE_JOBS)),
+                args: Vec::with_capacity(batch.args.len().min(PREALLOCATE_BYTES)),
+                ends: Vec::with_capacity(batch.ends.len().min(PREALLOCATE_JOBS)),
             };
             let batch = std::mem::replace(batch, next);
             let origin = self.me;
@@ -270,8 +286,10 @@ pub fn local() -> Option<Rc<Shared>> {
 fn serve(_engine: &Engine, origin: usize, batch: Batch) {
     let Some(shared) = local() else { return };
     let Some(router) = &shared.router else { return };
-    let mut replies =
-        Replies { answers: Vec::with_capacity(batch.jobs.len()), data: Vec::with_capacity(batch.args.len()) };
+    let mut replies = Replies {
+        answers: Vec::with_capacity(batch.jobs.len()),
+        data: Vec::with_capacity(batch.args.len().min(PREALLOCATE_BYTES)),
+    };
     // Forwarded commands never use the session (CLIENT runs where the
     // connection is).
     let mut session = Session { id: 0, name: None, peer: String::new() };
@@ -286,8 +304,18 @@ fn serve(_engine: &Engine, origin: usize, batch: Batch) {
         if job.op == COUNTERS {
             counters_reply(&mut replies.data, &shared.counters());
         } else {
-            let mut ctx = Ctx { shared: &shared, session: &mut session, out: &mut replies.data, close: false };
-            commands::run_part(&mut ctx, job.op as usize, &args);
+            // Every job gets its answer, or its connection would wait for
+            // it forever: a command that panics answers an error (as the
+            // stream that sent it would be closed with one thread).
+            let before = replies.data.len();
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut ctx = Ctx { shared: &shared, session: &mut session, out: &mut replies.data, close: false };
+                commands::run_part(&mut ctx, job.op as usize, &args);
+            }));
+            if ran.is_err() {
+                replies.data.truncate(before);
+                reply::error(&mut replies.data, "ERR internal error");
+            }
         }
         replies.answers.push(Answer { stream: job.stream, seq: job.seq, part: job.part, end: replies.data.len() });
     }
@@ -356,6 +384,8 @@ pub fn info_stats(workers: &[Vec<u64>]) -> String {
 #[derive(Debug, Default)]
 pub struct Pending {
     slots: VecDeque<Slot>,
+    /// The bytes of the ready slots.
+    held: usize,
     /// The sequence number of `slots[0]`.
     base: u64,
     /// Close once every slot is written; ignore requests until then.
@@ -408,8 +438,19 @@ impl Pending {
         self.base + self.slots.len() as u64
     }
 
+    /// Whether the connection owes so much that it should stop reading.
+    fn over_bound(&self) -> bool {
+        self.slots.len() >= MAX_OWED || self.held >= MAX_HELD
+    }
+
+    /// Whether it owes little enough again to read on.
+    fn under_half(&self) -> bool {
+        self.slots.len() <= MAX_OWED / 2 && self.held <= MAX_HELD / 2
+    }
+
     /// Queues the replies in `out` behind those owed (emptying `out`).
     pub fn push_ready(&mut self, out: &mut Vec<u8>) {
+        self.held += out.len();
         match self.slots.back_mut() {
             Some(Slot::Ready(tail)) => tail.extend_from_slice(out),
             _ => self.slots.push_back(Slot::Ready(out.clone())),
@@ -422,6 +463,11 @@ impl Client {
     /// Runs a request with several workers: here, on its key's owner, or
     /// split. See the module docs.
     pub(crate) fn run_routed<D>(&mut self, stream: &mut Stream<Self, D>, args: &[&[u8]]) {
+        self.route(stream, args);
+        self.bound_owed(stream);
+    }
+
+    fn route<D>(&mut self, stream: &mut Stream<Self, D>, args: &[&[u8]]) {
         if self.pending.closing {
             return;
         }
@@ -589,12 +635,17 @@ impl Client {
                 self.pending.slots.pop_front();
                 self.pending.base += 1;
             }
-            Some(slot @ Slot::Waiting) => *slot = Slot::Ready(reply.to_vec()),
+            Some(slot @ Slot::Waiting) => {
+                self.pending.held += reply.len();
+                *slot = Slot::Ready(reply.to_vec());
+            }
             Some(slot @ Slot::Parts(_)) => {
                 let Slot::Parts(parts) = slot else { return };
                 parts.fill(part as usize, reply.to_vec());
                 if parts.missing == 0 {
-                    *slot = Slot::Ready(gather(parts, &self.shared));
+                    let reply = gather(parts, &self.shared);
+                    self.pending.held += reply.len();
+                    *slot = Slot::Ready(reply);
                 }
             }
             Some(Slot::Ready(_)) | None => return,
@@ -608,6 +659,7 @@ impl Client {
         while let Some(Slot::Ready(_)) = self.pending.slots.front() {
             let Some(Slot::Ready(bytes)) = self.pending.slots.pop_front() else { break };
             self.pending.base += 1;
+            self.pending.held -= bytes.len();
             // A write fails only on a closing stream, whose peer is gone.
             if bytes.len() > LARGE_REPLY {
                 let _ = stream.write_vec(bytes);
@@ -617,6 +669,15 @@ impl Client {
         }
         if self.pending.is_empty() && self.pending.closing {
             stream.close();
+        } else if stream.is_reading_paused() && self.pending.under_half() {
+            stream.resume_reading();
+        }
+    }
+
+    /// Stops reading while the connection owes too much (see [`MAX_OWED`]).
+    fn bound_owed<D>(&mut self, stream: &mut Stream<Self, D>) {
+        if self.pending.over_bound() {
+            stream.pause_reading();
         }
     }
 }
