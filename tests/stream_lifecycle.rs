@@ -205,10 +205,15 @@ fn a_half_closing_peer_receives_every_reply() {
 
 /// Answers each line later, from a timer (as if the reply were made on
 /// another worker), and keeps the stream open past the peer's end of
-/// stream until every reply is written.
+/// stream until every reply is written. With a `bound`, owes at most that
+/// many replies: it pauses reading at the bound and resumes as replies are
+/// written.
+#[derive(Default)]
 struct Deferred {
     log: Log,
     owed: usize,
+    most_owed: usize,
+    bound: Option<usize>,
     ended: bool,
 }
 
@@ -227,12 +232,21 @@ impl Handler for Deferred {
 
 impl Read<Until> for Deferred {
     fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
+        assert!(!stream.is_reading_paused(), "a frame delivered while paused");
         self.owed += 1;
+        self.most_owed = self.most_owed.max(self.owed);
+        if Some(self.owed) == self.bound {
+            stream.pause_reading();
+        }
         let (id, reply) = (stream.id(), [b"re ", line, b"\n"].concat());
-        stream.engine().defer(Duration::from_millis(20), move |engine| {
+        let delay = Duration::from_millis(if self.bound.is_some() { 1 } else { 20 });
+        stream.engine().defer(delay, move |engine| {
             let _ = engine.with_stream::<Deferred, _>(id, |handler, stream| {
                 stream.write(&reply).unwrap();
                 handler.owed -= 1;
+                if handler.bound.is_some_and(|bound| handler.owed < bound) {
+                    stream.resume_reading();
+                }
                 if handler.ended && handler.owed == 0 {
                     stream.close();
                 }
@@ -245,7 +259,7 @@ impl Read<Until> for Deferred {
 fn on_end_can_keep_the_stream_open_for_replies_made_later() {
     let engine = Engine::new().unwrap();
     let log = Log::new();
-    let handler = Deferred { log: log.clone(), owed: 0, ended: false };
+    let handler = Deferred { log: log.clone(), ..Deferred::default() };
     let (_, theirs) = attach_with(&engine, handler, b"a\nb\n");
     theirs.shutdown(Shutdown::Write).unwrap();
     common::wait(&engine, "on_close", || log.contains("close"));
@@ -254,65 +268,18 @@ fn on_end_can_keep_the_stream_open_for_replies_made_later() {
     assert_eq!(log.events(), ["end, 2 owed", "close"]);
 }
 
-/// Like [`Deferred`], but owes at most `bound` replies: it pauses reading
-/// at the bound and resumes as replies are written.
-struct Bounded {
-    log: Log,
-    owed: usize,
-    most_owed: usize,
-    bound: usize,
-    ended: bool,
-}
-
-impl Handler for Bounded {
-    fn on_end(&mut self, stream: &mut Stream<Self>) {
-        self.log.push(format!("end, {} owed", self.owed));
-        self.ended = true;
-        if self.owed == 0 {
-            stream.close();
-        }
-    }
-    fn on_close(&mut self, _stream: &mut Stream<Self>) {
-        self.log.push("close");
-    }
-}
-
-impl Read<Until> for Bounded {
-    fn on_read(&mut self, stream: &mut Stream<Self, Until>, line: &[u8]) {
-        assert!(!stream.is_reading_paused(), "a frame delivered while paused");
-        self.owed += 1;
-        self.most_owed = self.most_owed.max(self.owed);
-        if self.owed == self.bound {
-            stream.pause_reading();
-        }
-        let (id, reply) = (stream.id(), [b"re ", line, b"\n"].concat());
-        stream.engine().defer(Duration::from_millis(1), move |engine| {
-            let _ = engine.with_stream::<Bounded, _>(id, |handler, stream| {
-                stream.write(&reply).unwrap();
-                handler.owed -= 1;
-                if handler.owed < handler.bound {
-                    stream.resume_reading();
-                }
-                if handler.ended && handler.owed == 0 {
-                    stream.close();
-                }
-            });
-        });
-    }
-}
-
 #[test]
 fn pause_reading_bounds_what_a_pipelining_peer_makes_a_handler_owe() {
     let engine = Engine::new().unwrap();
     let log = Log::new();
-    let handler = Bounded { log: log.clone(), owed: 0, most_owed: 0, bound: 4, ended: false };
+    let handler = Deferred { log: log.clone(), bound: Some(4), ..Deferred::default() };
     // 100 lines and the end of stream in one go: all buffered at once.
     let lines: Vec<u8> = (0..100).flat_map(|i| format!("{i}\n").into_bytes()).collect();
     let (id, theirs) = attach_with(&engine, handler, &lines);
     theirs.shutdown(Shutdown::Write).unwrap();
     let mut most_owed = 0;
     common::wait(&engine, "on_close", || {
-        if let Ok(most) = engine.with_stream::<Bounded, _>(id, |handler, _| handler.most_owed) {
+        if let Ok(most) = engine.with_stream::<Deferred, _>(id, |handler, _| handler.most_owed) {
             most_owed = most;
         }
         log.contains("close")
