@@ -194,7 +194,13 @@ impl KvServer {
             std::thread::sleep(Duration::from_millis(20));
         };
         assert!(status.success(), "kv exited with {status} after SIGINT");
-        let rest: Vec<String> = self.stdout.try_iter().collect();
+        // Everything it printed: the reader thread may not have passed the
+        // last lines on yet when the process is seen to exit, so read until
+        // the pipe's end.
+        let mut rest = Vec::new();
+        while let Ok(line) = self.stdout.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            rest.push(line);
+        }
         assert!(rest.iter().any(|l| l == "stopped"), "kv printed {rest:?} after its address");
     }
 }
