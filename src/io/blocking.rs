@@ -31,7 +31,7 @@ use crate::framer::Framer;
 use crate::pack::Pack;
 
 use super::read_core::{reader_common, Next, ReadCore, Step};
-use super::write_buffer::{write_zero, WriteBuffer};
+use super::write_buffer::{write_zero, writer_common, WriteBuffer};
 use super::{ReadError, WriteError};
 
 /// Typed frames from a [`std::io::Read`]: a [`Framer`] that reads for
@@ -202,24 +202,6 @@ pub struct Writer<W, E> {
 }
 
 impl<W: Write, E> Writer<W, E> {
-    /// A writer to `sink` encoding with `encoder`.
-    pub fn new(sink: W, encoder: E) -> Self {
-        Writer { sink, encoder, buffer: WriteBuffer::new() }
-    }
-
-    /// Sets how many buffered bytes make the writer write them out by itself
-    /// (0: every frame is written at once, still without flushing the sink),
-    /// builder style.
-    pub fn with_flush_threshold(mut self, threshold: usize) -> Self {
-        self.buffer.set_threshold(threshold);
-        self
-    }
-
-    /// The flush threshold.
-    pub fn flush_threshold(&self) -> usize {
-        self.buffer.threshold()
-    }
-
     /// Buffers the frame `encoder` makes of `item`, writing the buffer out
     /// if it passed the threshold. On a [`WriteError::Pack`] nothing was
     /// buffered.
@@ -229,17 +211,6 @@ impl<W: Write, E> Writer<W, E> {
     {
         self.buffer.encode(&self.encoder, item)?;
         self.write_if_full()
-    }
-
-    /// Encodes `item` into the buffer and writes nothing, whatever the
-    /// threshold: for code that cannot write (a `for_each_frame` closure, say);
-    /// the next [`feed`](Writer::feed) past the threshold or
-    /// [`flush`](Writer::flush) writes it. Nothing is buffered on error.
-    pub fn encode<I>(&mut self, item: I) -> Result<(), PackError>
-    where
-        E: Encode<I>,
-    {
-        self.buffer.encode(&self.encoder, item)
     }
 
     /// Like [`feed`](Writer::feed), with another encoder.
@@ -277,46 +248,10 @@ impl<W: Write, E> Writer<W, E> {
         Ok(())
     }
 
-    /// The bytes encoded and not written to the sink yet.
-    pub fn buffered(&self) -> &[u8] {
-        self.buffer.pending()
-    }
-
-    /// The encoder.
-    pub fn encoder(&self) -> &E {
-        &self.encoder
-    }
-
-    /// Switches to another encoder, keeping what is buffered.
-    pub fn with_encoder<E2>(self, encoder: E2) -> Writer<W, E2> {
-        let (sink, buffer) = self.into_parts_raw();
-        Writer { sink, encoder, buffer }
-    }
-
-    /// The sink.
-    pub fn get_ref(&self) -> &W {
-        &self.sink
-    }
-
-    /// The sink, mutably (writing to it directly goes before what is buffered).
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.sink
-    }
-
     /// Flushes, then gives the sink back.
     pub fn into_inner(mut self) -> Result<W, WriteError> {
         self.flush()?;
-        Ok(self.into_parts_raw().0)
-    }
-
-    /// The sink and the bytes not written yet, without writing them.
-    pub fn into_parts(self) -> (W, Vec<u8>) {
-        let (sink, mut buffer) = self.into_parts_raw();
-        (sink, buffer.take())
-    }
-
-    fn into_parts_raw(self) -> (W, WriteBuffer) {
-        (self.sink, self.buffer)
+        Ok(self.sink)
     }
 
     fn write_if_full(&mut self) -> Result<(), WriteError> {
@@ -340,12 +275,4 @@ impl<W: Write, E> Writer<W, E> {
     }
 }
 
-impl<W: core::fmt::Debug, E: core::fmt::Debug> core::fmt::Debug for Writer<W, E> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Writer")
-            .field("sink", &self.sink)
-            .field("encoder", &self.encoder)
-            .field("buffered", &self.buffer.pending().len())
-            .finish()
-    }
-}
+writer_common!();

@@ -89,3 +89,88 @@ impl WriteBuffer {
 pub(crate) fn write_zero() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::WriteZero, "the sink accepted no bytes")
 }
+
+/// The methods both writers (`io::blocking::Writer` and `io::tokio::Writer`)
+/// share over their `sink`, `encoder` and `buffer` fields: construction, the
+/// threshold, encoding without writing, the accessors and `Debug`. Expanded
+/// in each writer's module, which has its `Writer` and the `Encode`,
+/// `PackError` and `WriteBuffer` names in scope.
+macro_rules! writer_common {
+    () => {
+        impl<W, E> Writer<W, E> {
+            /// A writer to `sink` encoding with `encoder`.
+            pub fn new(sink: W, encoder: E) -> Self {
+                Writer { sink, encoder, buffer: WriteBuffer::new() }
+            }
+
+            /// Sets how many buffered bytes make the writer write them out by
+            /// itself (0: every frame is written at once, still without
+            /// flushing the sink), builder style.
+            pub fn with_flush_threshold(mut self, threshold: usize) -> Self {
+                self.buffer.set_threshold(threshold);
+                self
+            }
+
+            /// The flush threshold.
+            pub fn flush_threshold(&self) -> usize {
+                self.buffer.threshold()
+            }
+
+            /// Encodes `item` into the buffer and writes nothing, whatever the
+            /// threshold: for code that cannot write now (a `for_each_frame`
+            /// closure, say); the next [`feed`](Writer::feed) past the
+            /// threshold or [`flush`](Writer::flush) writes it. Nothing is
+            /// buffered on error.
+            pub fn encode<I>(&mut self, item: I) -> Result<(), PackError>
+            where
+                E: Encode<I>,
+            {
+                self.buffer.encode(&self.encoder, item)
+            }
+
+            /// The bytes encoded and not written to the sink yet.
+            pub fn buffered(&self) -> &[u8] {
+                self.buffer.pending()
+            }
+
+            /// The encoder.
+            pub fn encoder(&self) -> &E {
+                &self.encoder
+            }
+
+            /// Switches to another encoder, keeping what is buffered.
+            pub fn with_encoder<E2>(self, encoder: E2) -> Writer<W, E2> {
+                Writer { sink: self.sink, encoder, buffer: self.buffer }
+            }
+
+            /// The sink.
+            pub fn get_ref(&self) -> &W {
+                &self.sink
+            }
+
+            /// The sink, mutably (writing to it directly goes before what is
+            /// buffered).
+            pub fn get_mut(&mut self) -> &mut W {
+                &mut self.sink
+            }
+
+            /// The sink and the bytes not written yet, without writing them.
+            pub fn into_parts(mut self) -> (W, Vec<u8>) {
+                let pending = self.buffer.take();
+                (self.sink, pending)
+            }
+        }
+
+        impl<W: core::fmt::Debug, E: core::fmt::Debug> core::fmt::Debug for Writer<W, E> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_struct("Writer")
+                    .field("sink", &self.sink)
+                    .field("encoder", &self.encoder)
+                    .field("buffered", &self.buffer.pending().len())
+                    .finish()
+            }
+        }
+    };
+}
+
+pub(crate) use writer_common;

@@ -4,7 +4,7 @@ use ::tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::encode::Encode;
 use crate::error::PackError;
-use crate::io::write_buffer::{write_zero, WriteBuffer};
+use crate::io::write_buffer::{write_zero, writer_common, WriteBuffer};
 use crate::io::WriteError;
 use crate::pack::Pack;
 
@@ -48,24 +48,6 @@ pub struct Writer<W, E> {
 }
 
 impl<W: AsyncWrite + Unpin, E> Writer<W, E> {
-    /// A writer to `sink` encoding with `encoder`.
-    pub fn new(sink: W, encoder: E) -> Self {
-        Writer { sink, encoder, buffer: WriteBuffer::new() }
-    }
-
-    /// Sets how many buffered bytes make the writer write them out by itself
-    /// (0: every frame is written at once, still without flushing the sink),
-    /// builder style.
-    pub fn with_flush_threshold(mut self, threshold: usize) -> Self {
-        self.buffer.set_threshold(threshold);
-        self
-    }
-
-    /// The flush threshold.
-    pub fn flush_threshold(&self) -> usize {
-        self.buffer.threshold()
-    }
-
     /// Buffers the frame the writer's encoder makes of `item`, writing the
     /// buffer out (without flushing the sink) if it passed the threshold.
     /// On a [`WriteError::Pack`] nothing was buffered.
@@ -75,17 +57,6 @@ impl<W: AsyncWrite + Unpin, E> Writer<W, E> {
     {
         self.buffer.encode(&self.encoder, item)?;
         self.write_if_full().await
-    }
-
-    /// Encodes `item` into the buffer and writes nothing, whatever the
-    /// threshold: for code that cannot await (a `for_each_frame` closure, say);
-    /// the next [`feed`](Writer::feed) past the threshold or
-    /// [`flush`](Writer::flush) writes it. Nothing is buffered on error.
-    pub fn encode<I>(&mut self, item: I) -> Result<(), PackError>
-    where
-        E: Encode<I>,
-    {
-        self.buffer.encode(&self.encoder, item)
     }
 
     /// Like [`feed`](Writer::feed), with another encoder.
@@ -133,37 +104,6 @@ impl<W: AsyncWrite + Unpin, E> Writer<W, E> {
         Ok(())
     }
 
-    /// The bytes encoded and not written to the sink yet.
-    pub fn buffered(&self) -> &[u8] {
-        self.buffer.pending()
-    }
-
-    /// The encoder.
-    pub fn encoder(&self) -> &E {
-        &self.encoder
-    }
-
-    /// Switches to another encoder, keeping what is buffered.
-    pub fn with_encoder<E2>(self, encoder: E2) -> Writer<W, E2> {
-        Writer { sink: self.sink, encoder, buffer: self.buffer }
-    }
-
-    /// The sink.
-    pub fn get_ref(&self) -> &W {
-        &self.sink
-    }
-
-    /// The sink, mutably (writing to it directly goes before what is buffered).
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.sink
-    }
-
-    /// The sink and the bytes not written yet, without writing them.
-    pub fn into_parts(mut self) -> (W, Vec<u8>) {
-        let pending = self.buffer.take();
-        (self.sink, pending)
-    }
-
     async fn write_if_full(&mut self) -> Result<(), WriteError> {
         if self.buffer.is_full() {
             self.write_buffered().await?;
@@ -184,12 +124,4 @@ impl<W: AsyncWrite + Unpin, E> Writer<W, E> {
     }
 }
 
-impl<W: core::fmt::Debug, E: core::fmt::Debug> core::fmt::Debug for Writer<W, E> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Writer")
-            .field("sink", &self.sink)
-            .field("encoder", &self.encoder)
-            .field("buffered", &self.buffer.pending().len())
-            .finish()
-    }
-}
+writer_common!();
